@@ -1,6 +1,10 @@
 /** Assertions for tests, on node:assert (JSR's @std/assert is unreachable here). */
 import assert from "node:assert/strict";
 
+/** Any Error subclass. */
+// deno-lint-ignore no-explicit-any
+export type ErrorClass = abstract new (...args: any[]) => Error;
+
 export function assertEquals<T>(actual: T, expected: T, message?: string): void {
   assert.deepStrictEqual(actual, expected, message);
 }
@@ -10,25 +14,26 @@ export function assert_(condition: unknown, message?: string): asserts condition
 }
 export { assert_ as assert };
 
-export function assertThrows(fn: () => unknown, errorClass: ErrorConstructor, includes?: string) {
-  assert.throws(
-    fn,
-    (e: unknown) => e instanceof errorClass && (!includes || e.message.includes(includes)),
-  );
+/** `fn` throws an instance of `errorClass` whose message includes `includes`. */
+export function assertThrows(fn: () => unknown, errorClass: ErrorClass, includes?: string): void {
+  assert.throws(fn, (e: unknown) => matches(e, errorClass, includes));
 }
 
+/** `fn` rejects with an instance of `errorClass` whose message includes `includes`. */
 export async function assertRejects(
   fn: () => Promise<unknown>,
-  errorClass: ErrorConstructor,
+  errorClass: ErrorClass,
   includes?: string,
 ): Promise<void> {
-  await assert.rejects(fn, (e: unknown) => {
-    if (!(e instanceof errorClass)) return false;
-    if (includes && !e.message.includes(includes)) {
-      throw new Error(`expected error message to include "${includes}", got: ${e.message}`);
-    }
-    return true;
-  });
+  await assert.rejects(fn, (e: unknown) => matches(e, errorClass, includes));
+}
+
+function matches(e: unknown, errorClass: ErrorClass, includes?: string): boolean {
+  if (!(e instanceof errorClass)) return false;
+  if (includes && !e.message.includes(includes)) {
+    throw new Error(`expected error message to include "${includes}", got: ${e.message}`);
+  }
+  return true;
 }
 
 /**
