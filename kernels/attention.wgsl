@@ -1,0 +1,272 @@
+// Causal multi-head self-attention, flash style: f32, online softmax, no (T, T) matrix.
+//
+// Layouts (llm.c):
+//   qkv   (B, T, 3C)  per (b, t): q (C), k (C), v (C); head h owns channels [h*HS, (h+1)*HS)
+//   out   (B, T, C)   heads concatenated;  dout (B, T, C);  dqkv (B, T, 3C)
+//   lse   (B, NH, T)  logsumexp of each query row's scaled scores, saved by the forward
+//   delta (B, NH, T)  sum_d dout * out of each query row, backward scratch
+// C = NH * HS. Tensors of C channels are bound as vec4 arrays (HS is a multiple of 4), so a
+// row of one head is HS4 = HS / 4 vec4s and a (b, t) row of qkv is 3 * C4 vec4s.
+//
+// Grid: (ceil(T / ROWS), NH, B). Each invocation owns one row: a query row in the forward and
+// in backward_dq, a key row in backward_dkdv. Its row vectors (q, o, dq or k, v, dk, dv) live
+// in registers; the other side streams through workgroup memory in BLOCK-row tiles, and tiles
+// that the causal mask hides from every row of the workgroup are never loaded. Rows past T
+// compute a copy of row T - 1 (keeping barriers uniform) and write nothing.
+//
+// Determinism: every sum runs in a fixed order and each output element has a single writer,
+// so the backward is the two-kernel FA2 form (dq over keys, then dk/dv over queries), with no
+// atomics. Same inputs give bit-identical outputs.
+
+// Head size. The host rewrites this line for other head sizes (any multiple of 4).
+const HS: u32 = 64u;
+const HS4: u32 = HS / 4u;
+// Rows per workgroup (one invocation each) and rows per streamed tile.
+const ROWS: u32 = 64u;
+const BLOCK: u32 = 16u;
+// Score of a masked key: exp(MASKED - m) is exactly 0 for any finite running max m.
+const MASKED: f32 = -3.0e38;
+
+struct Params {
+  T: u32,
+  NH: u32,
+  // 1 / sqrt(HS), rounded to f32 once on the host like the reference.
+  scale: f32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+
+// Bindings per entry point (a binding number is reused with another meaning by another entry).
+// attention_forward:      1 out, 2 lse, 3 qkv
+// attention_backward_dq:  1 dqkv, 2 delta (written), 3 dout, 4 qkv, 5 out, 6 lse
+// attention_backward_dkdv: 1 dqkv, 2 delta (read), 3 dout, 4 qkv, 5 lse
+@group(0) @binding(1) var<storage, read_write> out_w: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> lse_w: array<f32>;
+@group(0) @binding(3) var<storage, read> qkv_f: array<vec4f>;
+
+@group(0) @binding(1) var<storage, read_write> dqkv: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> delta_w: array<f32>;
+@group(0) @binding(2) var<storage, read> delta_r: array<f32>;
+@group(0) @binding(3) var<storage, read> dout: array<vec4f>;
+@group(0) @binding(4) var<storage, read> qkv: array<vec4f>;
+@group(0) @binding(5) var<storage, read> out_r: array<vec4f>;
+@group(0) @binding(6) var<storage, read> lse_dq: array<f32>;
+@group(0) @binding(5) var<storage, read> lse_dkdv: array<f32>;
+
+// Tiles of BLOCK rows of one head: keys and values (forward, dq), or queries and douts (dkdv).
+var<workgroup> tile_a: array<vec4f, BLOCK * HS4>;
+var<workgroup> tile_b: array<vec4f, BLOCK * HS4>;
+var<workgroup> tile_lse: array<f32, BLOCK>;
+var<workgroup> tile_delta: array<f32, BLOCK>;
+
+// Index of the first vec4 of head h's q (part 0), k (1) or v (2) at (b, t) in qkv.
+fn qkv_index(b: u32, t: u32, h: u32, part: u32) -> u32 {
+  let C4 = params.NH * HS4;
+  return (b * params.T + t) * 3u * C4 + part * C4 + h * HS4;
+}
+
+// Index of the first vec4 of head h at (b, t) in a (B, T, C) tensor.
+fn btc_index(b: u32, t: u32, h: u32) -> u32 {
+  return (b * params.T + t) * params.NH * HS4 + h * HS4;
+}
+
+// Index of (b, h, t) in a (B, NH, T) tensor.
+fn bht_index(b: u32, h: u32, t: u32) -> u32 {
+  return (b * params.NH + h) * params.T + t;
+}
+
+// out = softmax(mask(scale * q k^T)) v, one query row per invocation; lse saved per row.
+@compute @workgroup_size(ROWS)
+fn attention_forward(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let T = params.T;
+  let b = wid.z;
+  let h = wid.y;
+  let row = wid.x * ROWS + lid;
+  let t = min(row, T - 1u);
+
+  var q: array<vec4f, HS4>;
+  let q_at = qkv_index(b, t, h, 0u);
+  for (var d = 0u; d < HS4; d++) {
+    q[d] = qkv_f[q_at + d];
+  }
+  var o: array<vec4f, HS4>;
+  var m = MASKED; // running max of the scores
+  var l = 0.0; // running sum of exp(score - m)
+
+  // Keys at or past the workgroup's last row are masked for all of its rows.
+  let key_end = min(wid.x * ROWS + ROWS, T);
+  for (var k0 = 0u; k0 < key_end; k0 += BLOCK) {
+    workgroupBarrier(); // the previous tile is consumed
+    for (var e = lid; e < BLOCK * HS4; e += ROWS) {
+      let key = k0 + e / HS4;
+      if (key < T) {
+        let at = qkv_index(b, key, h, 1u) + e % HS4;
+        tile_a[e] = qkv_f[at];
+        tile_b[e] = qkv_f[at + params.NH * HS4];
+      }
+    }
+    workgroupBarrier();
+
+    var s: array<f32, BLOCK>;
+    var m_new = m;
+    for (var c = 0u; c < BLOCK; c++) {
+      var dot_qk = 0.0;
+      for (var d = 0u; d < HS4; d++) {
+        dot_qk += dot(q[d], tile_a[c * HS4 + d]);
+      }
+      s[c] = select(MASKED, dot_qk * params.scale, k0 + c <= t);
+      m_new = max(m_new, s[c]);
+    }
+    // Rescale what was accumulated under the old max (0 on the first tile, where l = o = 0).
+    let correction = exp(m - m_new);
+    l *= correction;
+    for (var d = 0u; d < HS4; d++) {
+      o[d] *= correction;
+    }
+    for (var c = 0u; c < BLOCK; c++) {
+      let p = exp(s[c] - m_new);
+      l += p;
+      for (var d = 0u; d < HS4; d++) {
+        o[d] += p * tile_b[c * HS4 + d];
+      }
+    }
+    m = m_new;
+  }
+
+  if (row < T) {
+    let o_at = btc_index(b, t, h);
+    let inv_l = 1.0 / l;
+    for (var d = 0u; d < HS4; d++) {
+      out_w[o_at + d] = o[d] * inv_l;
+    }
+    lse_w[bht_index(b, h, t)] = m + log(l);
+  }
+}
+
+// dq = scale * sum_keys ds * k with p = exp(scale q.k - lse), ds = p (dout.v - delta);
+// also writes delta = dout.out for each query row, which backward_dkdv reads next.
+@compute @workgroup_size(ROWS)
+fn attention_backward_dq(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let T = params.T;
+  let b = wid.z;
+  let h = wid.y;
+  let row = wid.x * ROWS + lid;
+  let t = min(row, T - 1u);
+
+  var q: array<vec4f, HS4>;
+  var g: array<vec4f, HS4>; // dout row
+  let q_at = qkv_index(b, t, h, 0u);
+  let o_at = btc_index(b, t, h);
+  var delta = 0.0;
+  for (var d = 0u; d < HS4; d++) {
+    q[d] = qkv[q_at + d];
+    g[d] = dout[o_at + d];
+    delta += dot(g[d], out_r[o_at + d]);
+  }
+  let lse = lse_dq[bht_index(b, h, t)];
+  var dq: array<vec4f, HS4>;
+
+  let key_end = min(wid.x * ROWS + ROWS, T);
+  for (var k0 = 0u; k0 < key_end; k0 += BLOCK) {
+    workgroupBarrier();
+    for (var e = lid; e < BLOCK * HS4; e += ROWS) {
+      let key = k0 + e / HS4;
+      if (key < T) {
+        let at = qkv_index(b, key, h, 1u) + e % HS4;
+        tile_a[e] = qkv[at];
+        tile_b[e] = qkv[at + params.NH * HS4];
+      }
+    }
+    workgroupBarrier();
+
+    for (var c = 0u; c < BLOCK; c++) {
+      var dot_qk = 0.0;
+      var dot_gv = 0.0;
+      for (var d = 0u; d < HS4; d++) {
+        dot_qk += dot(q[d], tile_a[c * HS4 + d]);
+        dot_gv += dot(g[d], tile_b[c * HS4 + d]);
+      }
+      let p = select(0.0, exp(dot_qk * params.scale - lse), k0 + c <= t);
+      let ds = p * (dot_gv - delta);
+      for (var d = 0u; d < HS4; d++) {
+        dq[d] += ds * tile_a[c * HS4 + d];
+      }
+    }
+  }
+
+  if (row < T) {
+    for (var d = 0u; d < HS4; d++) {
+      dqkv[q_at + d] = dq[d] * params.scale;
+    }
+    delta_w[bht_index(b, h, t)] = delta;
+  }
+}
+
+// dk = scale * sum_queries ds * q, dv = sum_queries p * dout, one key row per invocation,
+// queries streamed in order from the workgroup's first key (earlier queries cannot see it).
+@compute @workgroup_size(ROWS)
+fn attention_backward_dkdv(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let T = params.T;
+  let b = wid.z;
+  let h = wid.y;
+  let row = wid.x * ROWS + lid;
+  let j = min(row, T - 1u);
+
+  var k: array<vec4f, HS4>;
+  var v: array<vec4f, HS4>;
+  let k_at = qkv_index(b, j, h, 1u);
+  let v_at = k_at + params.NH * HS4;
+  for (var d = 0u; d < HS4; d++) {
+    k[d] = qkv[k_at + d];
+    v[d] = qkv[v_at + d];
+  }
+  var dk: array<vec4f, HS4>;
+  var dv: array<vec4f, HS4>;
+
+  for (var q0 = wid.x * ROWS; q0 < T; q0 += BLOCK) {
+    workgroupBarrier();
+    for (var e = lid; e < BLOCK * HS4; e += ROWS) {
+      let i = q0 + e / HS4;
+      if (i < T) {
+        tile_a[e] = qkv[qkv_index(b, i, h, 0u) + e % HS4];
+        tile_b[e] = dout[btc_index(b, i, h) + e % HS4];
+      }
+    }
+    if (lid < BLOCK && q0 + lid < T) {
+      tile_lse[lid] = lse_dkdv[bht_index(b, h, q0 + lid)];
+      tile_delta[lid] = delta_r[bht_index(b, h, q0 + lid)];
+    }
+    workgroupBarrier();
+
+    for (var c = 0u; c < BLOCK; c++) {
+      let i = q0 + c;
+      var dot_qk = 0.0;
+      var dot_gv = 0.0;
+      for (var d = 0u; d < HS4; d++) {
+        dot_qk += dot(tile_a[c * HS4 + d], k[d]);
+        dot_gv += dot(tile_b[c * HS4 + d], v[d]);
+      }
+      let p = select(0.0, exp(dot_qk * params.scale - tile_lse[c]), i >= j && i < T);
+      let ds = p * (dot_gv - tile_delta[c]);
+      for (var d = 0u; d < HS4; d++) {
+        dv[d] += p * tile_b[c * HS4 + d];
+        dk[d] += ds * tile_a[c * HS4 + d];
+      }
+    }
+  }
+
+  if (row < T) {
+    for (var d = 0u; d < HS4; d++) {
+      dqkv[k_at + d] = dk[d] * params.scale;
+      dqkv[v_at + d] = dv[d];
+    }
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Causal multi-head self-attention on the GPU, flash style (kernels/attention.wgsl).
+ *
+ * The forward keeps only the logsumexp of each query row (B, NH, T) instead of the (T, T)
+ * attention matrix (805 MB at B=16, T=1024, NH=12); the backward recomputes the scores, in two
+ * deterministic passes: dq over keys, then dk and dv over queries.
+ *
+ * Layouts (llm.c): qkv (B, T, 3C) with q, k, v of C channels per (b, t), head h owning
+ * channels [h*HS, (h+1)*HS); out (B, T, C) heads concatenated; lse and delta (B, NH, T).
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { type Binding, subRange } from "../gpu/buffer.ts";
+import { type Dispatch, Kernel } from "../gpu/kernel.ts";
+import source from "../../kernels/attention.wgsl" with { type: "text" };
+
+/** Shape of one attention call. */
+export interface AttentionShape {
+  B: number;
+  T: number;
+  C: number;
+  NH: number;
+}
+
+/** The attention operation: prepared forward and backward dispatches. */
+export interface AttentionOp {
+  /**
+   * out (B,T,C) =, lse (B,NH,T) = <- qkv (B,T,3C).
+   * `lse` (logsumexp of each row's scaled scores) is kept for the backward.
+   */
+  forward(
+    b: { out: Binding; lse: Binding; qkv: Binding },
+    s: AttentionShape,
+  ): Dispatch[];
+  /**
+   * dqkv (B,T,3C) = (overwritten, not accumulated) <- dout (B,T,C), qkv, out and lse of the
+   * forward. `delta` (B,NH,T) is scratch, overwritten. Two dispatches, in order.
+   */
+  backward(
+    b: { dqkv: Binding; delta: Binding; dout: Binding; qkv: Binding; out: Binding; lse: Binding },
+    s: AttentionShape,
+  ): Dispatch[];
+}
+
+/** Rows (queries or keys) per workgroup: must match ROWS in kernels/attention.wgsl. */
+const ROWS = 64;
+const HS_LINE = /^const HS: u32 = \d+u;$/m;
+
+/** Compile the attention kernels for head size `HS` (= C / NH; a multiple of 4, at most 128). */
+export async function createAttention(gpu: Gpu, HS: number): Promise<AttentionOp> {
+  checkHeadSize(HS);
+  const code = source.replace(HS_LINE, `const HS: u32 = ${HS}u;`);
+  const [fwd, dq, dkdv] = await Promise.all(
+    ["attention_forward", "attention_backward_dq", "attention_backward_dkdv"].map((entryPoint) =>
+      Kernel.create(gpu, { label: `${entryPoint} (HS ${HS})`, code, entryPoint })
+    ),
+  );
+
+  return {
+    forward(b, s) {
+      const chunks = batchChunks(gpu, s, HS);
+      return chunks.map((c) =>
+        fwd.bind(c.grid, [c.btc(b.out), c.bht(b.lse), c.qkv(b.qkv)], c.params)
+      );
+    },
+    backward(b, s) {
+      const chunks = batchChunks(gpu, s, HS);
+      // All dq passes (which write delta) come before the dk/dv passes that read it.
+      return [
+        ...chunks.map((c) =>
+          dq.bind(c.grid, [
+            c.qkv(b.dqkv),
+            c.bht(b.delta),
+            c.btc(b.dout),
+            c.qkv(b.qkv),
+            c.btc(b.out),
+            c.bht(b.lse),
+          ], c.params)
+        ),
+        ...chunks.map((c) =>
+          dkdv.bind(c.grid, [
+            c.qkv(b.dqkv),
+            c.bht(b.delta),
+            c.btc(b.dout),
+            c.qkv(b.qkv),
+            c.bht(b.lse),
+          ], c.params)
+        ),
+      ];
+    },
+  };
+}
+
+function checkHeadSize(HS: number): void {
+  if (!Number.isInteger(HS) || HS < 4 || HS > 128 || HS % 4 !== 0) {
+    throw new RangeError(
+      `attention: head size HS = C / NH = ${HS} is not supported (the kernels need a multiple ` +
+        "of 4 from 4 to 128: rows are read as vec4 and kept in registers)",
+    );
+  }
+}
+
+/** A dispatch over a range of batch rows: its grid, params and how to slice each tensor. */
+interface BatchChunk {
+  grid: [number, number, number];
+  params: Uint8Array<ArrayBuffer>;
+  qkv(binding: Binding): Binding;
+  btc(binding: Binding): Binding;
+  bht(binding: Binding): Binding;
+}
+
+/**
+ * Split the batch so that each dispatch's bindings fit in `gpu.maxBinding` (qkv is 151 MB at
+ * B=16, T=1024, C=768, over lavapipe's 128 MiB). Every tensor is sliced to its exact size, so a
+ * binding that is too small is reported here rather than read out of bounds.
+ */
+function batchChunks(gpu: Gpu, s: AttentionShape, HS: number): BatchChunk[] {
+  const { B, T, C, NH } = s;
+  for (const [name, value] of Object.entries(s)) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new RangeError(`attention: ${name} = ${value} must be a positive integer`);
+    }
+  }
+  if (C !== NH * HS) {
+    throw new RangeError(`attention: C = ${C} is not NH * HS = ${NH} * ${HS}`);
+  }
+  const bytes = { qkv: T * 3 * C * 4, btc: T * C * 4, bht: NH * T * 4 }; // per batch row
+  let perChunk = Math.min(B, Math.floor(gpu.maxBinding / bytes.qkv));
+  if (perChunk < B) {
+    // Chunk offsets must obey the binding offset alignment.
+    const aligned = (n: number) =>
+      [bytes.qkv, bytes.btc, bytes.bht].every((x) => (n * x) % gpu.offsetAlignment === 0);
+    while (perChunk > 0 && !aligned(perChunk)) perChunk--;
+    if (perChunk === 0) {
+      throw new RangeError(
+        `attention: qkv of B=${B}, T=${T}, C=${C} exceeds the ${gpu.maxBinding}-byte binding ` +
+          `limit and cannot be split by batch rows at ${gpu.offsetAlignment}-byte offsets`,
+      );
+    }
+  }
+  const params = new ArrayBuffer(12);
+  new Uint32Array(params, 0, 2).set([T, NH]);
+  new Float32Array(params, 8, 1)[0] = 1 / Math.sqrt(HS);
+  const chunks: BatchChunk[] = [];
+  for (let b0 = 0; b0 < B; b0 += perChunk) {
+    const n = Math.min(perChunk, B - b0);
+    const slice = (per: number) => (binding: Binding) => subRange(binding, b0 * per, n * per);
+    chunks.push({
+      grid: [Math.ceil(T / ROWS), NH, n],
+      params: new Uint8Array(params),
+      qkv: slice(bytes.qkv),
+      btc: slice(bytes.btc),
+      bht: slice(bytes.bht),
+    });
+  }
+  return chunks;
+}
