@@ -1,0 +1,261 @@
+// General f32 matrix product  c (M, N) [=|+=] op(a) @ op(b) [+ bias (N)],  row-major.
+//
+// GPT-2's linear layers use three products of it (weight stored (OC, C) like nn.Linear):
+//   forward  out (N, OC)   = inp (N, C) @ weight^T   a "mk", b "nk"
+//   dinp     dinp (N, C)   = dout (N, OC) @ weight   a "mk", b "kn"
+//   dweight  dweight (OC, C) += dout^T @ inp         a "km", b "kn"
+// `A_KM` says a is stored (K, M) (else (M, K)); `B_NK` says b is stored (N, K) (else (K, N)).
+// Leading dimensions and element offsets come in params, so a call can address rows and
+// columns of larger tensors (the classifier's row chunks, splits over gpu.maxBinding).
+//
+// Two entry points, both blocked in registers (each thread owns TM x TN outputs):
+//   matmul_regs   no workgroup memory: fastest on CPU adapters (lavapipe), where workgroup
+//                 memory and barriers cost more than they save.
+//   matmul_tiled  BM x BN x BK tiles staged in workgroup memory: for real GPUs.
+// Thread (tx, ty) owns rows ty + i*WY and columns tx + j*WX of its workgroup's tile, so
+// neighbouring threads touch neighbouring columns (coalesced loads and stores, no bank
+// conflicts). Loops marked @unroll are unrolled by src/model/matmul.ts, which also rewrites
+// the `const` tile sizes below for each variant.
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  lda: u32,
+  ldb: u32,
+  ldc: u32,
+  a_off: u32,
+  b_off: u32,
+  c_off: u32,
+  bias_off: u32,
+  accumulate: u32, // 1: c += product, 0: c = product
+  has_bias: u32, // 1: add bias[n]
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> c: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+
+override A_KM: bool = false;
+override B_NK: bool = true;
+
+const WX = 8u; // threads along N
+const WY = 8u; // threads along M
+const TM = 4u; // rows per thread
+const TN = 4u; // columns per thread
+const BK = 8u; // k step of a tile (matmul_tiled) or unrolled k step (matmul_regs)
+const BM = WY * TM;
+const BN = WX * TN;
+
+fn a_index(m: u32, k: u32) -> u32 {
+  if (A_KM) {
+    return p.a_off + k * p.lda + m;
+  }
+  return p.a_off + m * p.lda + k;
+}
+
+fn b_index(k: u32, n: u32) -> u32 {
+  if (B_NK) {
+    return p.b_off + n * p.ldb + k;
+  }
+  return p.b_off + k * p.ldb + n;
+}
+
+fn store(m: u32, n: u32, value: f32) {
+  if (m < p.M && n < p.N) {
+    let i = p.c_off + m * p.ldc + n;
+    var v = value;
+    if (p.has_bias != 0u) {
+      v += bias[p.bias_off + n];
+    }
+    if (p.accumulate != 0u) {
+      v += c[i];
+    }
+    c[i] = v;
+  }
+}
+
+@compute @workgroup_size(WX, WY)
+fn matmul_regs(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let m0 = wid.y * BM + lid.y;
+  let n0 = wid.x * BN + lid.x;
+  // Rows and columns past the edge are clamped so every load stays in bounds; their
+  // results are never stored.
+  var a_base: array<u32, TM>;
+  var b_base: array<u32, TN>;
+  // @unroll
+  for (var i = 0u; i < TM; i++) {
+    a_base[i] = a_index(min(m0 + i * WY, p.M - 1u), 0u);
+  }
+  // @unroll
+  for (var j = 0u; j < TN; j++) {
+    b_base[j] = b_index(0u, min(n0 + j * WX, p.N - 1u));
+  }
+  let a_step = select(1u, p.lda, A_KM);
+  let b_step = select(p.ldb, 1u, B_NK);
+  var acc: array<f32, TM * TN>;
+  var av: array<f32, TM>;
+  var bv: array<f32, TN>;
+  let k_main = p.K - p.K % BK;
+  for (var k0 = 0u; k0 < k_main; k0 += BK) {
+    // @unroll
+    for (var kk = 0u; kk < BK; kk++) {
+      // @unroll
+      for (var i = 0u; i < TM; i++) {
+        av[i] = a[a_base[i] + (k0 + kk) * a_step];
+      }
+      // @unroll
+      for (var j = 0u; j < TN; j++) {
+        bv[j] = b[b_base[j] + (k0 + kk) * b_step];
+      }
+      // @unroll
+      for (var i = 0u; i < TM; i++) {
+        // @unroll
+        for (var j = 0u; j < TN; j++) {
+          acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]);
+        }
+      }
+    }
+  }
+  for (var k = k_main; k < p.K; k++) {
+    // @unroll
+    for (var i = 0u; i < TM; i++) {
+      av[i] = a[a_base[i] + k * a_step];
+    }
+    // @unroll
+    for (var j = 0u; j < TN; j++) {
+      bv[j] = b[b_base[j] + k * b_step];
+    }
+    // @unroll
+    for (var i = 0u; i < TM; i++) {
+      // @unroll
+      for (var j = 0u; j < TN; j++) {
+        acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]);
+      }
+    }
+  }
+  // @unroll
+  for (var i = 0u; i < TM; i++) {
+    // @unroll
+    for (var j = 0u; j < TN; j++) {
+      store(m0 + i * WY, n0 + j * WX, acc[i * TN + j]);
+    }
+  }
+}
+
+// Tiles of a and b, k-major: tile_a[k * BM + m], tile_b[k * BN + n].
+var<workgroup> tile_a: array<f32, BK * BM>;
+var<workgroup> tile_b: array<f32, BK * BN>;
+
+@compute @workgroup_size(WX, WY)
+fn matmul_tiled(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(local_invocation_index) t: u32,
+) {
+  let tile_m = wid.y * BM;
+  let tile_n = wid.x * BN;
+  var acc: array<f32, TM * TN>;
+  var av: array<f32, TM>;
+  var bv: array<f32, TN>;
+  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+    // Stage the tiles: BK * BM (and BK * BN) elements, WX * WY threads, each loading
+    // TM * BK / WX (TN * BK / WY) of them; neighbouring threads read neighbouring addresses
+    // of the operand's contiguous dimension. Out-of-range elements are 0.
+    // @unroll
+    for (var l = 0u; l < TM * BK / WX; l++) {
+      let e = t + l * WX * WY;
+      var m: u32;
+      var k: u32;
+      if (A_KM) {
+        m = e % BM;
+        k = e / BM;
+      } else {
+        k = e % BK;
+        m = e / BK;
+      }
+      var v = 0.0;
+      if (tile_m + m < p.M && k0 + k < p.K) {
+        v = a[a_index(tile_m + m, k0 + k)];
+      }
+      tile_a[k * BM + m] = v;
+    }
+    // @unroll
+    for (var l = 0u; l < TN * BK / WY; l++) {
+      let e = t + l * WX * WY;
+      var n: u32;
+      var k: u32;
+      if (B_NK) {
+        k = e % BK;
+        n = e / BK;
+      } else {
+        n = e % BN;
+        k = e / BN;
+      }
+      var v = 0.0;
+      if (tile_n + n < p.N && k0 + k < p.K) {
+        v = b[b_index(k0 + k, tile_n + n)];
+      }
+      tile_b[k * BN + n] = v;
+    }
+    workgroupBarrier();
+    // @unroll
+    for (var kk = 0u; kk < BK; kk++) {
+      // @unroll
+      for (var i = 0u; i < TM; i++) {
+        av[i] = tile_a[kk * BM + lid.y + i * WY];
+      }
+      // @unroll
+      for (var j = 0u; j < TN; j++) {
+        bv[j] = tile_b[kk * BN + lid.x + j * WX];
+      }
+      // @unroll
+      for (var i = 0u; i < TM; i++) {
+        // @unroll
+        for (var j = 0u; j < TN; j++) {
+          acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  // @unroll
+  for (var i = 0u; i < TM; i++) {
+    // @unroll
+    for (var j = 0u; j < TN; j++) {
+      store(tile_m + lid.y + i * WY, tile_n + lid.x + j * WX, acc[i * TN + j]);
+    }
+  }
+}
+
+// dbias (N) += sum over the M rows of dout (M, N), in a fixed order: thread (x, y) of a
+// workgroup sums rows y, y + BIAS_WY, ... of column x, then the BIAS_WY partial sums are
+// added pairwise.
+const BIAS_WX = 32u;
+const BIAS_WY = 8u;
+var<workgroup> bias_partial: array<f32, BIAS_WX * BIAS_WY>;
+
+@compute @workgroup_size(BIAS_WX, BIAS_WY)
+fn bias_backward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  // Params reused: dout is `a` (M, N) with row stride lda; dbias is `c` at c_off.
+  let n = wid.x * BIAS_WX + lid.x;
+  var sum = 0.0;
+  if (n < p.N) {
+    for (var m = lid.y; m < p.M; m += BIAS_WY) {
+      sum += a[p.a_off + m * p.lda + n];
+    }
+  }
+  bias_partial[lid.y * BIAS_WX + lid.x] = sum;
+  workgroupBarrier();
+  for (var s = BIAS_WY / 2u; s > 0u; s /= 2u) {
+    if (lid.y < s) {
+      bias_partial[lid.y * BIAS_WX + lid.x] += bias_partial[(lid.y + s) * BIAS_WX + lid.x];
+    }
+    workgroupBarrier();
+  }
+  if (lid.y == 0u && n < p.N) {
+    c[p.c_off + n] += bias_partial[lid.x];
+  }
+}

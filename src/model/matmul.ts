@@ -1,0 +1,438 @@
+/**
+ * Matrix products on the GPU: GPT-2's linear layers (forward, dinp, dweight, dbias) and the
+ * general product {@link MatmulOp.gemm} they are built on, which the classifier also uses.
+ *
+ * Any operand may be larger than one storage binding (wte is 154 MB, lavapipe binds 128 MiB):
+ * a product is split into pieces over M, N or K so that every piece binds at most
+ * `maxBinding` bytes of each operand at offsets aligned to `gpu.offsetAlignment`; the
+ * remainder of each offset travels as an element offset in the kernel's params. Pieces over K
+ * accumulate into the output, in a fixed order.
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { asRange, type Binding, type BufferRange, createBuffer } from "../gpu/buffer.ts";
+import { type Dispatch, Kernel } from "../gpu/kernel.ts";
+import source from "../../kernels/matmul.wgsl" with { type: "text" };
+
+/** Register-blocking configuration of the matmul kernels (see kernels/matmul.wgsl). */
+export interface MatmulTiles {
+  /** "regs": no workgroup memory (CPU adapters); "tiled": tiles in workgroup memory (GPUs). */
+  entry: "regs" | "tiled";
+  /** Threads per workgroup along N and M. */
+  WX: number;
+  WY: number;
+  /** Outputs per thread along M and N. */
+  TM: number;
+  TN: number;
+  /** K step per tile (tiled) or per unrolled block (regs). */
+  BK: number;
+}
+
+/** The configurations tested for parity; {@link defaultTiles} picks one per adapter. */
+export const MATMUL_VARIANTS: Record<string, MatmulTiles> = {
+  /** 32 x 32 outputs per workgroup of 64 threads, straight from memory. */
+  regs: { entry: "regs", WX: 8, WY: 8, TM: 4, TN: 4, BK: 4 },
+  /** 128 x 128 outputs per workgroup of 256 threads, 8 x 8 each, tiles of 8 in K. */
+  tiled: { entry: "tiled", WX: 16, WY: 16, TM: 8, TN: 8, BK: 8 },
+};
+
+/** Register blocking without workgroup memory on software adapters, tiles on real GPUs. */
+export function defaultTiles(gpu: Gpu): MatmulTiles {
+  return gpu.isFallback ? MATMUL_VARIANTS.regs : MATMUL_VARIANTS.tiled;
+}
+
+/** Options for {@link createMatmul}. */
+export interface MatmulOptions {
+  /** Tile configuration (default {@link defaultTiles}). */
+  tiles?: MatmulTiles;
+  /** Largest byte size bound per operand (default `gpu.maxBinding`; tests pass less). */
+  maxBinding?: number;
+}
+
+/** Storage layout of `a` and `b` in {@link GemmDesc}. */
+export type ALayout = "mk" | "km";
+export type BLayout = "kn" | "nk";
+
+/**
+ * c (M, N) [=|+=] op(a) @ op(b) [+ bias (N)], all f32 row-major.
+ * `aLayout` "mk": a stored (M, K); "km": a stored (K, M) (the product uses its transpose).
+ * `bLayout` "kn": b stored (K, N); "nk": b stored (N, K).
+ * Leading dimensions (elements between rows as stored) default to the packed row length;
+ * offsets are element offsets into the bindings.
+ */
+export interface GemmDesc {
+  c: Binding;
+  a: Binding;
+  b: Binding;
+  bias?: Binding | null;
+  M: number;
+  N: number;
+  K: number;
+  aLayout: ALayout;
+  bLayout: BLayout;
+  lda?: number;
+  ldb?: number;
+  ldc?: number;
+  aOffset?: number;
+  bOffset?: number;
+  cOffset?: number;
+  biasOffset?: number;
+  /** true: c += product; false (default): c = product. */
+  accumulate?: boolean;
+  /** Names the product in errors, e.g. "lm_head forward". */
+  label?: string;
+}
+
+/** Bindings of {@link MatmulOp.forward}. */
+export interface MatmulForwardBindings {
+  /** (N, OC), overwritten. */
+  out: Binding;
+  /** (N, C). */
+  inp: Binding;
+  /** (OC, C), like nn.Linear. */
+  weight: Binding;
+  /** (OC), or null for none. */
+  bias: Binding | null;
+}
+
+/** Bindings of {@link MatmulOp.backward}; a null gradient is not computed. */
+export interface MatmulBackwardBindings {
+  /** (N, C): = dout @ weight, or += with `accumulateDinp`. */
+  dinp: Binding | null;
+  /** (OC, C): += dout^T @ inp. */
+  dweight: Binding | null;
+  /** (OC): += sum over rows of dout. */
+  dbias: Binding | null;
+  /** (N, OC). */
+  dout: Binding;
+  /** (N, C). */
+  inp: Binding;
+  /** (OC, C). */
+  weight: Binding;
+}
+
+/** Shape of a linear layer in llm.c's names: N rows (B*T), C inputs, OC outputs. */
+export interface MatmulShape {
+  N: number;
+  C: number;
+  OC: number;
+}
+
+/** Prepared dispatches for matrix products; see {@link createMatmul}. */
+export interface MatmulOp {
+  readonly tiles: MatmulTiles;
+  /** out (N, OC) = inp (N, C) @ weight^T + bias. */
+  forward(b: MatmulForwardBindings, s: MatmulShape): Dispatch[];
+  /**
+   * dinp (N, C) = dout (N, OC) @ weight (OC, C) (+= when `accumulateDinp`);
+   * dweight (OC, C) += dout^T @ inp; dbias (OC) += column sums of dout.
+   */
+  backward(b: MatmulBackwardBindings, s: MatmulShape & { accumulateDinp?: boolean }): Dispatch[];
+  /** The general product. */
+  gemm(d: GemmDesc): Dispatch[];
+  /** dbias (OC) += sum over the N rows of dout (N, OC), in a fixed order. */
+  biasBackward(b: { dbias: Binding; dout: Binding }, s: { N: number; OC: number }): Dispatch[];
+  /** Frees the op's own buffers (the prepared dispatches free their params themselves). */
+  destroy(): void;
+}
+
+const MAX_GRID = 65535;
+const BIAS_WX = 32;
+const BIAS_WY = 8;
+
+/** Compiles the matmul kernels for one tile configuration. */
+export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promise<MatmulOp> {
+  const tiles = options.tiles ?? defaultTiles(gpu);
+  const maxBinding = Math.min(options.maxBinding ?? gpu.maxBinding, gpu.maxBinding);
+  checkTiles(tiles);
+  const code = specializeWgsl(source, {
+    WX: tiles.WX,
+    WY: tiles.WY,
+    TM: tiles.TM,
+    TN: tiles.TN,
+    BK: tiles.BK,
+  });
+  const entryPoint = `matmul_${tiles.entry}`;
+  const layouts: [ALayout, BLayout][] = [["mk", "nk"], ["mk", "kn"], ["km", "kn"], ["km", "nk"]];
+  const kernels = new Map<string, Kernel>();
+  await Promise.all(layouts.map(async ([al, bl]) => {
+    kernels.set(
+      al + bl,
+      await Kernel.create(gpu, {
+        label: `matmul_${tiles.entry} ${al}@${bl}`,
+        code,
+        entryPoint,
+        constants: { A_KM: al === "km" ? 1 : 0, B_NK: bl === "nk" ? 1 : 0 },
+      }),
+    );
+  }));
+  const biasKernel = await Kernel.create(gpu, {
+    label: "matmul bias_backward",
+    code,
+    entryPoint: "bias_backward",
+  });
+  const noBias = createBuffer(gpu, 16, "matmul no-bias placeholder");
+  const BM = tiles.WY * tiles.TM;
+  const BN = tiles.WX * tiles.TN;
+  const maxElems = Math.floor(maxBinding / 4);
+  const alignElems = gpu.offsetAlignment / 4;
+
+  /** Largest piece of `rows` rows of an operand (row length `cols`, stride `ld`) to bind. */
+  function rowsPerPiece(what: string, rows: number, cols: number, ld: number, tile: number) {
+    const room = maxElems - (alignElems - 1) - cols;
+    if (room < 0) {
+      throw new RangeError(
+        `${what}: one row of ${cols} elements does not fit a ${maxBinding}-byte binding`,
+      );
+    }
+    let r = Math.min(rows, Math.floor(room / ld) + 1);
+    if (r > tile) r -= r % tile;
+    return Math.max(r, 1);
+  }
+
+  function gemm(d: GemmDesc): Dispatch[] {
+    const { M, N, K } = d;
+    const label = d.label ?? "matmul";
+    for (const [k, v] of Object.entries({ M, N, K })) {
+      if (!Number.isInteger(v) || v < 0) throw new RangeError(`${label}: ${k}=${v}`);
+    }
+    if (M === 0 || N === 0) return [];
+    const aKM = d.aLayout === "km";
+    const bNK = d.bLayout === "nk";
+    const lda = d.lda ?? (aKM ? M : K);
+    const ldb = d.ldb ?? (bNK ? K : N);
+    const ldc = d.ldc ?? N;
+    // Piece sizes: each operand limits the dimension that indexes its stored rows.
+    let pm = Math.min(M, MAX_GRID * BM), pn = Math.min(N, MAX_GRID * BN), pk = Math.max(K, 1);
+    const aRows = rowsPerPiece(`${label}: a`, aKM ? K : M, aKM ? M : K, lda, aKM ? tiles.BK : BM);
+    if (aKM) pk = Math.min(pk, aRows);
+    else pm = Math.min(pm, aRows);
+    const bRows = rowsPerPiece(`${label}: b`, bNK ? N : K, bNK ? K : N, ldb, bNK ? BN : tiles.BK);
+    if (bNK) pn = Math.min(pn, bRows);
+    else pk = Math.min(pk, bRows);
+    pm = Math.min(pm, rowsPerPiece(`${label}: c`, M, N, ldc, BM));
+    const kernel = kernels.get(d.aLayout + d.bLayout)!;
+    const dispatches: Dispatch[] = [];
+    for (let k0 = 0; k0 < Math.max(K, 1); k0 += pk) {
+      const kc = Math.min(pk, K - k0);
+      const first = k0 === 0;
+      for (let m0 = 0; m0 < M; m0 += pm) {
+        const mc = Math.min(pm, M - m0);
+        for (let n0 = 0; n0 < N; n0 += pn) {
+          const nc = Math.min(pn, N - n0);
+          const a = aKM
+            ? window(`${label}: a`, d.a, d.aOffset ?? 0, k0, kc, m0, mc, lda)
+            : window(`${label}: a`, d.a, d.aOffset ?? 0, m0, mc, k0, kc, lda);
+          const b = bNK
+            ? window(`${label}: b`, d.b, d.bOffset ?? 0, n0, nc, k0, kc, ldb)
+            : window(`${label}: b`, d.b, d.bOffset ?? 0, k0, kc, n0, nc, ldb);
+          const c = window(`${label}: c`, d.c, d.cOffset ?? 0, m0, mc, n0, nc, ldc);
+          const hasBias = first && d.bias != null;
+          const bias = hasBias
+            ? window(`${label}: bias`, d.bias!, d.biasOffset ?? 0, 0, 1, n0, nc, nc)
+            : { range: noBias, offset: 0 };
+          const params = new Uint32Array([
+            mc,
+            nc,
+            kc,
+            lda,
+            ldb,
+            ldc,
+            a.offset,
+            b.offset,
+            c.offset,
+            bias.offset,
+            first && !d.accumulate ? 0 : 1,
+            hasBias ? 1 : 0,
+          ]);
+          dispatches.push(
+            kernel.bind(
+              [Math.ceil(nc / BN), Math.ceil(mc / BM)],
+              [c.range, a.range, b.range, bias.range],
+              params,
+            ),
+          );
+        }
+      }
+    }
+    return dispatches;
+  }
+
+  function window(
+    what: string,
+    binding: Binding,
+    base: number,
+    row0: number,
+    rows: number,
+    col0: number,
+    cols: number,
+    ld: number,
+  ) {
+    return bindWindow(what, binding, base + row0 * ld + col0, (rows - 1) * ld + cols, gpu);
+  }
+
+  function biasBackward(b: { dbias: Binding; dout: Binding }, s: { N: number; OC: number }) {
+    const pieceRows = rowsPerPiece("matmul bias_backward: dout", s.N, s.OC, s.OC, BIAS_WY);
+    const dispatches: Dispatch[] = [];
+    for (let r0 = 0; r0 < s.N; r0 += pieceRows) {
+      const rows = Math.min(pieceRows, s.N - r0);
+      const dout = window("bias_backward: dout", b.dout, 0, r0, rows, 0, s.OC, s.OC);
+      const dbias = window("bias_backward: dbias", b.dbias, 0, 0, 1, 0, s.OC, s.OC);
+      const params = new Uint32Array([rows, s.OC, 0, s.OC, 0, 0, dout.offset, 0, dbias.offset]);
+      dispatches.push(
+        biasKernel.bind([Math.ceil(s.OC / BIAS_WX)], [dbias.range, dout.range], params),
+      );
+    }
+    return dispatches;
+  }
+
+  return {
+    tiles,
+    gemm,
+    biasBackward,
+    forward(b, s) {
+      return gemm({
+        label: "matmul forward",
+        c: b.out,
+        a: b.inp,
+        b: b.weight,
+        bias: b.bias,
+        M: s.N,
+        N: s.OC,
+        K: s.C,
+        aLayout: "mk",
+        bLayout: "nk",
+      });
+    },
+    backward(b, s) {
+      const out: Dispatch[] = [];
+      if (b.dinp) {
+        out.push(...gemm({
+          label: "matmul backward dinp",
+          c: b.dinp,
+          a: b.dout,
+          b: b.weight,
+          M: s.N,
+          N: s.C,
+          K: s.OC,
+          aLayout: "mk",
+          bLayout: "kn",
+          accumulate: s.accumulateDinp ?? false,
+        }));
+      }
+      if (b.dweight) {
+        out.push(...gemm({
+          label: "matmul backward dweight",
+          c: b.dweight,
+          a: b.dout,
+          b: b.inp,
+          M: s.OC,
+          N: s.C,
+          K: s.N,
+          aLayout: "km",
+          bLayout: "kn",
+          accumulate: true,
+        }));
+      }
+      if (b.dbias) out.push(...biasBackward({ dbias: b.dbias, dout: b.dout }, s));
+      return out;
+    },
+    destroy() {
+      noBias.destroy();
+    },
+  };
+}
+
+function checkTiles(t: MatmulTiles): void {
+  const ok = [t.WX, t.WY, t.TM, t.TN, t.BK].every((v) => Number.isInteger(v) && v > 0) &&
+    (t.entry === "regs" || (t.TM * t.BK) % t.WX === 0 && (t.TN * t.BK) % t.WY === 0);
+  if (!ok) throw new RangeError(`matmul tiles ${JSON.stringify(t)}: invalid configuration`);
+}
+
+/**
+ * Binds `count` elements starting at element `start` of `binding`: the binding's byte offset
+ * is rounded down to `gpu.offsetAlignment` and the remainder returned as an element offset.
+ */
+export function bindWindow(
+  what: string,
+  binding: Binding,
+  start: number,
+  count: number,
+  gpu: Gpu,
+): { range: BufferRange; offset: number } {
+  const r = asRange(binding);
+  if ((start + count) * 4 > r.size) {
+    throw new RangeError(
+      `${what}: needs elements [${start}, ${start + count}) but the binding holds ` +
+        `${Math.floor(r.size / 4)} (buffer "${r.buffer.label}")`,
+    );
+  }
+  const byte = r.offset + start * 4;
+  const aligned = byte - (byte % gpu.offsetAlignment);
+  const size = Math.ceil((byte + count * 4 - aligned) / 4) * 4;
+  return { range: { buffer: r.buffer, offset: aligned, size }, offset: (byte - aligned) / 4 };
+}
+
+/**
+ * Specialises a WGSL source: rewrites `const NAME = ...;` declarations named in `values`,
+ * then unrolls every `for (var i = 0u; i < BOUND; i++)` loop preceded by a `// @unroll` line
+ * (BOUND: a product or quotient of numbers and the file's consts, evaluated left to right),
+ * giving each copy of the body its own block with `i` replaced by its value. wgpu adds a
+ * bounding counter to every loop, which costs more than the FMAs in a hot inner loop.
+ */
+export function specializeWgsl(code: string, values: Record<string, number>): string {
+  const consts = new Map<string, number>();
+  code = code.replace(
+    /^const (\w+) = ([^;]+);/gm,
+    (line, name: string, expr: string) => {
+      if (name in values) {
+        consts.set(name, values[name]);
+        return `const ${name} = ${values[name]}u;`;
+      }
+      const value = evalConst(expr, consts);
+      if (value !== undefined) consts.set(name, value);
+      return line;
+    },
+  );
+  const head = /\/\/ @unroll\n\s*for \(var (\w+) = 0u; \1 < ([^;]+); \1\+\+\) \{/;
+  for (let m = head.exec(code); m; m = head.exec(code)) {
+    const [, name, boundExpr] = m;
+    const bound = evalConst(boundExpr, consts);
+    if (bound === undefined) throw new Error(`@unroll: cannot evaluate loop bound "${boundExpr}"`);
+    const bodyStart = m.index + m[0].length;
+    let depth = 1, i = bodyStart;
+    for (; depth > 0; i++) {
+      if (i >= code.length) throw new Error(`@unroll: unbalanced braces after "${m[0]}"`);
+      if (code[i] === "{") depth++;
+      else if (code[i] === "}") depth--;
+    }
+    const body = code.slice(bodyStart, i - 1);
+    const ident = new RegExp(`\\b${name}\\b`, "g");
+    const copies = Array.from({ length: bound }, (_, k) => `{${body.replace(ident, `${k}u`)}}`);
+    code = code.slice(0, m.index) + copies.join("\n") + code.slice(i);
+  }
+  return code;
+}
+
+/** Value of an expression of integer literals and known consts joined by * / + - (left to right). */
+function evalConst(expr: string, consts: Map<string, number>): number | undefined {
+  const tokens = expr.trim().split(/\s*([*/+-])\s*/);
+  let value = 0;
+  let op = "+";
+  for (let t = 0; t < tokens.length; t++) {
+    if (t % 2 === 1) {
+      op = tokens[t];
+      continue;
+    }
+    const lit = /^(\d+)u?$/.exec(tokens[t]);
+    const v = lit ? Number(lit[1]) : consts.get(tokens[t]);
+    if (v === undefined) return undefined;
+    value = op === "+"
+      ? value + v
+      : op === "-"
+      ? value - v
+      : op === "*"
+      ? value * v
+      : Math.floor(value / v);
+  }
+  return value;
+}

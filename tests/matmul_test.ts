@@ -1,0 +1,168 @@
+/**
+ * Parity of the matmul kernels with the CPU reference, for both tile variants, at odd shapes
+ * (not tile multiples). Tolerance: |gpu - cpu| <= 1e-5 + 1e-5 * |cpu| (f32 sums of <= 45
+ * terms of size ~1 against f64 sums); 1e-4 absolute for the K=768 case.
+ */
+import { assertClose, assertEquals, assertThrows } from "./_assert.ts";
+import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
+import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
+import { submit } from "../src/gpu/kernel.ts";
+import { createMatmul, MATMUL_VARIANTS, specializeWgsl } from "../src/model/matmul.ts";
+import { matmulBackward, matmulForward } from "../src/model/reference/matmul.ts";
+
+/** Deterministic values in [-1, 1). */
+function random(n: number, seed: number): Float32Array<ArrayBuffer> {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+const TOL = { rtol: 1e-5, atol: 1e-5 };
+
+for (const [name, tiles] of Object.entries(MATMUL_VARIANTS)) {
+  for (const maxBinding of [undefined, 1024]) {
+    const split = maxBinding ? ", split over a 1 KiB binding limit" : "";
+    Deno.test(`matmul ${name}${split}: forward and backward match the reference`, async (t) => {
+      const gpu = await requestGpu();
+      const op = await createMatmul(gpu, { tiles, maxBinding });
+      const [N, C, OC] = [37, 45, 29];
+      const inp = random(N * C, 1), weight = random(OC * C, 2), bias = random(OC, 3);
+      const dout = random(N * OC, 4);
+      const bufs = {
+        inp: uploadBuffer(gpu, inp, "inp"),
+        weight: uploadBuffer(gpu, weight, "weight"),
+        bias: uploadBuffer(gpu, bias, "bias"),
+        dout: uploadBuffer(gpu, dout, "dout"),
+        out: uploadBuffer(gpu, random(N * OC, 5), "out"),
+        dinp: uploadBuffer(gpu, random(N * C, 6), "dinp"),
+        dweight: uploadBuffer(gpu, random(OC * C, 7), "dweight"),
+        dbias: uploadBuffer(gpu, random(OC, 8), "dbias"),
+      };
+      const run = (d: ReturnType<typeof op.forward>) =>
+        withErrorScope(gpu, "matmul test", () => submit(gpu, d));
+
+      for (const withBias of [true, false]) {
+        await t.step(`forward ${withBias ? "with" : "without"} bias`, async () => {
+          await run(op.forward({ ...bufs, bias: withBias ? bufs.bias : null }, { N, C, OC }));
+          const want = new Float32Array(N * OC);
+          matmulForward(want, inp, weight, withBias ? bias : null, N, C, OC);
+          assertClose((await readF32(gpu, bufs.out)).subarray(0, N * OC), want, TOL);
+        });
+      }
+      for (const accumulateDinp of [false, true]) {
+        await t.step(`backward, dinp ${accumulateDinp ? "+=" : "="}`, async () => {
+          const dinp = (await readF32(gpu, bufs.dinp)).slice(0, N * C);
+          const dweight = (await readF32(gpu, bufs.dweight)).slice(0, OC * C);
+          const dbias = (await readF32(gpu, bufs.dbias)).slice(0, OC);
+          await run(op.backward(bufs, { N, C, OC, accumulateDinp }));
+          matmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC, accumulateDinp);
+          assertClose((await readF32(gpu, bufs.dinp)).subarray(0, N * C), dinp, TOL);
+          assertClose((await readF32(gpu, bufs.dweight)).subarray(0, OC * C), dweight, TOL);
+          assertClose((await readF32(gpu, bufs.dbias)).subarray(0, OC), dbias, TOL);
+        });
+      }
+      await t.step(
+        "gemm with offsets, leading dimensions and a (K, M) @ (N, K) layout",
+        async () => {
+          // c (M, N) at row stride 11, offset 3 = a^T @ b^T, a (K, M) at stride 9, offset 5,
+          // b (N, K) at stride 8, offset 2.
+          const [M, Nn, K, lda, ldb, ldc] = [7, 6, 5, 9, 8, 11];
+          const a = random(5 + K * lda, 9), b = random(2 + Nn * ldb, 10);
+          const c0 = random(3 + M * ldc, 11);
+          const [ga, gb, gc] = [
+            uploadBuffer(gpu, a, "a"),
+            uploadBuffer(gpu, b, "b"),
+            uploadBuffer(gpu, c0, "c"),
+          ];
+          await run(op.gemm({
+            c: gc,
+            a: ga,
+            b: gb,
+            M,
+            N: Nn,
+            K,
+            aLayout: "km",
+            bLayout: "nk",
+            lda,
+            ldb,
+            ldc,
+            aOffset: 5,
+            bOffset: 2,
+            cOffset: 3,
+          }));
+          const want = c0.slice();
+          for (let m = 0; m < M; m++) {
+            for (let n = 0; n < Nn; n++) {
+              let sum = 0;
+              for (let k = 0; k < K; k++) sum += a[5 + k * lda + m] * b[2 + n * ldb + k];
+              want[3 + m * ldc + n] = sum;
+            }
+          }
+          assertClose((await readF32(gpu, gc)).subarray(0, want.length), want, TOL);
+          for (const x of [ga, gb, gc]) x.destroy();
+        },
+      );
+      for (const b of Object.values(bufs)) b.destroy();
+      op.destroy();
+    });
+  }
+}
+
+Deno.test("matmul: an operand over gpu.maxBinding is bound in ranges", async () => {
+  const gpu = await requestGpu();
+  if (gpu.maxBinding > 256 * 2 ** 20) return; // too large to allocate in a test on this adapter
+  const op = await createMatmul(gpu);
+  // weight (OC, C) one row longer than the binding limit, like wte on lavapipe.
+  const [N, C] = [3, 768];
+  const OC = Math.floor(gpu.maxBinding / (C * 4)) + 37;
+  const inp = random(N * C, 12), weight = random(OC * C, 13);
+  const [gi, gw] = [uploadBuffer(gpu, inp, "inp"), uploadBuffer(gpu, weight, "weight")];
+  const gout = uploadBuffer(gpu, new Float32Array(N * OC), "out");
+  const gdinp = uploadBuffer(gpu, new Float32Array(N * C), "dinp");
+  const dout = random(N * OC, 14);
+  const gdout = uploadBuffer(gpu, dout, "dout");
+  await withErrorScope(
+    gpu,
+    "forward",
+    () => submit(gpu, op.forward({ out: gout, inp: gi, weight: gw, bias: null }, { N, C, OC })),
+  );
+  const want = new Float32Array(N * OC);
+  matmulForward(want, inp, weight, null, N, C, OC);
+  assertClose((await readF32(gpu, gout)).subarray(0, N * OC), want, { rtol: 1e-5, atol: 1e-4 });
+  const backward = op.backward(
+    { dinp: gdinp, dweight: null, dbias: null, dout: gdout, inp: gi, weight: gw },
+    { N, C, OC },
+  );
+  await withErrorScope(gpu, "backward", () => submit(gpu, backward));
+  const wantDinp = new Float32Array(N * C);
+  matmulBackward(wantDinp, null, null, dout, inp, weight, N, C, OC);
+  assertClose(await readF32(gpu, gdinp), wantDinp, { rtol: 1e-4, atol: 1e-3 });
+  for (const b of [gi, gw, gout, gdinp, gdout]) b.destroy();
+  op.destroy();
+});
+
+Deno.test("matmul: a binding too small for the shape is a clear error", async () => {
+  const gpu = await requestGpu();
+  const op = await createMatmul(gpu);
+  const small = uploadBuffer(gpu, new Float32Array(8), "small");
+  assertThrows(
+    () => op.forward({ out: small, inp: small, weight: small, bias: null }, { N: 4, C: 4, OC: 4 }),
+    RangeError,
+    'buffer "small"',
+  );
+  small.destroy();
+  op.destroy();
+});
+
+Deno.test("specializeWgsl: rewrites consts and unrolls marked loops", () => {
+  const code = "const A = 2u;\nconst B = A * 3u;\nfn f() {\n  // @unroll\n" +
+    "  for (var i = 0u; i < B / A; i++) {\n    x[i] = y[i];\n  }\n}";
+  const out = specializeWgsl(code, { A: 4 });
+  assertEquals(out.includes("const A = 4u;"), true);
+  assertEquals(out.includes("for"), false);
+  assertEquals(out.match(/x\[\du\] = y\[\du\];/g)?.length, 3);
+});
