@@ -49,7 +49,7 @@ const BASE = {
 } as const;
 
 /**
- * Named sizes. `tiny` is for tests and smoke runs. `small-cpu` (L4 NH4 C128 T128, 7.3M
+ * Named sizes. `tiny` is for tests and smoke runs. `cpu-small` (L4 NH4 C128 T128, 7.3M
  * parameters of which 6.4M are wte) is sized for a visible WordNet learning curve on 2 CPU
  * cores in about 10 minutes: with the 50257-token vocabulary the tied classifier dominates
  * the FLOPs (2*Vp*C per token each way), so C stays at 128 rather than 192, and 4 layers of
@@ -61,7 +61,7 @@ export const PRESETS = {
   "gpt2-large": { numLayers: 36, numHeads: 20, channels: 1280 },
   "gpt2-xl": { numLayers: 48, numHeads: 25, channels: 1600 },
   "tiny": { numLayers: 2, numHeads: 2, channels: 32, maxSeqLen: 64 },
-  "small-cpu": { numLayers: 4, numHeads: 4, channels: 128, maxSeqLen: 128 },
+  "cpu-small": { numLayers: 4, numHeads: 4, channels: 128, maxSeqLen: 128 },
 } as const satisfies Record<string, Partial<GPT2Config>>;
 
 /** A preset's name. */
