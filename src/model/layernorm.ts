@@ -1,0 +1,105 @@
+/**
+ * LayerNorm dispatch (eps 1e-5), forward and backward, with optional bias (the seed model is
+ * bias-free: pass `bias: null` / `dbias: null`).
+ *
+ * Backward is three dispatches: dinp per row, then the parameter gradients summed over rows in
+ * a fixed order (per-32-row-block partials into a scratch buffer, then one thread per channel
+ * adding the blocks in order). The scratch buffers belong to the op: `destroy()` frees them.
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { type Binding, createBuffer } from "../gpu/buffer.ts";
+import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
+import code from "../../kernels/layernorm.wgsl" with { type: "text" };
+
+/** Rows per partial-sum block; must match ROWS in kernels/layernorm.wgsl. */
+const ROWS = 32;
+
+/** Shapes: N rows (B*T) of C channels. */
+export interface LayerNormShape {
+  N: number;
+  C: number;
+}
+
+/** Prepared LayerNorm dispatches. */
+export interface LayerNormOp {
+  /** out (N,C), mean (N), rstd (N) <- inp (N,C), weight (C), bias (C) | null. All overwritten. */
+  forward(
+    b: {
+      out: Binding;
+      mean: Binding;
+      rstd: Binding;
+      inp: Binding;
+      weight: Binding;
+      bias: Binding | null;
+    },
+    s: LayerNormShape,
+  ): Dispatch[];
+  /**
+   * dinp (N,C) +=, dweight (C) +=, dbias (C) += (when not null) <- dout (N,C), inp (N,C),
+   * weight (C), mean (N), rstd (N) saved by forward. dinp ACCUMULATES (llm.c: it is the residual
+   * stream's gradient); it must not alias dout.
+   */
+  backward(
+    b: {
+      dinp: Binding;
+      dweight: Binding;
+      dbias: Binding | null;
+      dout: Binding;
+      inp: Binding;
+      weight: Binding;
+      mean: Binding;
+      rstd: Binding;
+    },
+    s: LayerNormShape,
+  ): Dispatch[];
+  /** Free the scratch buffers made by `backward`. */
+  destroy(): void;
+}
+
+const ENTRY_POINTS = [
+  "layernorm_forward",
+  "layernorm_forward_nobias",
+  "layernorm_backward",
+  "layernorm_param_partials",
+  "layernorm_param_reduce",
+  "layernorm_param_reduce_nobias",
+] as const;
+
+/** Compile the LayerNorm kernels. */
+export async function createLayerNorm(gpu: Gpu): Promise<LayerNormOp> {
+  const [fwd, fwdNoBias, bwd, partials, reduce, reduceNoBias] = await Promise.all(
+    ENTRY_POINTS.map((entryPoint) => Kernel.create(gpu, { label: entryPoint, code, entryPoint })),
+  );
+  const scratch: GPUBuffer[] = [];
+  const params = (s: LayerNormShape, R = 0) => {
+    if (!(s.N > 0 && s.C > 0 && Number.isInteger(s.N) && Number.isInteger(s.C))) {
+      throw new RangeError(`layernorm: N and C must be positive integers, got N=${s.N} C=${s.C}`);
+    }
+    return new Uint32Array([s.N, s.C, R]);
+  };
+  return {
+    forward(b, s) {
+      const rows = grid(s.N);
+      const io = [b.out, b.mean, b.rstd, b.inp, b.weight];
+      return [
+        b.bias ? fwd.bind(rows, [...io, b.bias], params(s)) : fwdNoBias.bind(rows, io, params(s)),
+      ];
+    },
+    backward(b, s) {
+      const R = Math.ceil(s.N / ROWS);
+      const partialSums = createBuffer(gpu, 2 * R * s.C * 4, "layernorm param partials");
+      scratch.push(partialSums);
+      const channels = Math.ceil(s.C / 64);
+      return [
+        bwd.bind(grid(s.N), [b.dinp, b.dout, b.inp, b.weight, b.mean, b.rstd], params(s)),
+        partials.bind([channels, R], [partialSums, b.dout, b.inp, b.mean, b.rstd], params(s, R)),
+        b.dbias
+          ? reduce.bind([channels], [b.dweight, b.dbias, partialSums], params(s, R))
+          : reduceNoBias.bind([channels], [b.dweight, partialSums], params(s, R)),
+      ];
+    },
+    destroy() {
+      for (const buffer of scratch.splice(0)) buffer.destroy();
+    },
+  };
+}
