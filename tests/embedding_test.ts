@@ -1,0 +1,71 @@
+import { assertClose, assertEquals, assertThrows } from "./_assert.ts";
+import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
+import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
+import { submit } from "../src/gpu/kernel.ts";
+import { buildTokenIndex, createEmbedding } from "../src/model/embedding.ts";
+import { embeddingBackward, embeddingForward } from "../src/model/reference/embedding.ts";
+
+// Forward is one f32 add per element: bit-identical to the reference. The backward sums a
+// token's positions before adding them to dwte (the reference adds one at a time): 1e-5
+// relative + 1e-6 absolute.
+
+function values(n: number, seed: number): Float32Array<ArrayBuffer> {
+  let s = seed >>> 0;
+  return new Float32Array(n).map(() => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32 - 0.5);
+}
+
+async function check(
+  B: number,
+  T: number,
+  C: number,
+  V: number,
+  tokenList: number[],
+  maxBinding?: number,
+) {
+  const gpu = await requestGpu();
+  const op = await createEmbedding(gpu, { maxBinding });
+  const N = B * T, maxT = T + 2;
+  const tokens = new Uint32Array(tokenList);
+  const wte = values(V * C, 1), wpe = values(maxT * C, 2), dy = values(N * C, 3);
+  const dwte0 = values(V * C, 4), dwpe0 = values(maxT * C, 5);
+  const buf = {
+    out: uploadBuffer(gpu, new Float32Array(N * C), "out"),
+    tokens: uploadBuffer(gpu, tokens, "tokens"),
+    index: uploadBuffer(gpu, buildTokenIndex(tokens, V), "token index"),
+    wte: uploadBuffer(gpu, wte, "wte"),
+    wpe: uploadBuffer(gpu, wpe, "wpe"),
+    dout: uploadBuffer(gpu, dy, "dout"),
+    dwte: uploadBuffer(gpu, dwte0, "dwte"),
+    dwpe: uploadBuffer(gpu, dwpe0, "dwpe"),
+  };
+  const s = { B, T, C, V };
+  const dispatches = [...op.forward(buf, s), ...op.backward(buf, s)];
+  await withErrorScope(gpu, "embedding", () => submit(gpu, dispatches));
+  const out = new Float32Array(N * C), dwte = dwte0.slice(), dwpe = dwpe0.slice();
+  embeddingForward(out, tokens, wte, wpe, B, T, C);
+  embeddingBackward(dwte, dwpe, dy, tokens, B, T, C);
+  assertEquals((await readF32(gpu, buf.out)).slice(0, N * C), out);
+  const tol = { rtol: 1e-5, atol: 1e-6 };
+  assertClose((await readF32(gpu, buf.dwte)).slice(0, V * C), dwte, { ...tol, label: "dwte" });
+  assertClose((await readF32(gpu, buf.dwpe)).slice(0, maxT * C), dwpe, { ...tol, label: "dwpe" });
+  for (const b of Object.values(buf)) b.destroy();
+  for (const d of dispatches) d.destroy();
+  return dispatches.length;
+}
+
+Deno.test("embedding: B=2 T=5 C=13 V=37 with repeated tokens", async () => {
+  await check(2, 5, 13, 37, [5, 36, 5, 0, 7, 7, 7, 36, 1, 5]);
+});
+
+Deno.test("embedding: wte bound in three row ranges (small fake max binding)", async () => {
+  // 64 rows of 13 floats per binding: ranges [0,64), [64,128), [128,150).
+  const count = await check(2, 5, 13, 150, [149, 3, 64, 63, 3, 128, 149, 64, 0, 127], 64 * 13 * 4);
+  assertEquals(count, 3 + 1 + 3); // forward per range, dwpe, dwte per range
+});
+
+Deno.test("embedding: token index groups positions by token in position order", () => {
+  const index = buildTokenIndex([4, 2, 4, 4, 0], 5);
+  // [U=3, starts 0 1 2 5 (then unused), order: 4 | 1 | 0 2 3]
+  assertEquals([...index], [3, 0, 1, 2, 5, 0, 0, 4, 1, 0, 2, 3]);
+  assertThrows(() => buildTokenIndex([1, 5], 5), RangeError, "token 5 at position 1");
+});
