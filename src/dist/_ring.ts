@@ -1,0 +1,351 @@
+/**
+ * Ring collectives over Unix sockets (runs inside the communicator's Worker).
+ *
+ * Rank r connects to rank r+1 ("next") and accepts rank r-1 ("prev"); data only flows forward.
+ * All-reduce of n floats splits them into W segments and runs W-1 reduce-scatter steps then W-1
+ * all-gather steps; in every step a rank sends one segment to next while it receives another
+ * from prev (both at once, or full kernel buffers would block both ends). Segment s is summed
+ * in ring order ((x_s + x_{s+1}) + x_{s+2}) + ... on its way round, finished (and scaled for a
+ * mean) on exactly one rank, whose bytes the all-gather copies everywhere: every rank ends with
+ * bit-identical results.
+ *
+ * Every collective starts with a 16-byte header, checked against our own, so ranks that call
+ * different collectives get an error instead of garbage. A watchdog turns a peer that stops
+ * sending (or reading) for `timeoutMs` into an error naming it; EOF or reset names the peer too.
+ */
+import { socketPath } from "./socket_dir.ts";
+
+const MAGIC = 0x54504752; // "RGPT"
+const OP_SUM = 1, OP_MEAN = 2, OP_BROADCAST = 3;
+
+/** Options of a {@link Ring}. */
+export interface RingOptions {
+  /** Bytes per socket read/write; received data is reduced one chunk at a time. */
+  chunkBytes: number;
+  /** A collective fails when a peer makes no progress for this long. */
+  timeoutMs: number;
+  /** The same for the first collective, which may wait for slow GPU initialisation. */
+  firstTimeoutMs: number;
+}
+
+/** Reduction applied by {@link Ring.allReduce}. */
+export type ReduceOp = "sum" | "mean";
+
+/** A connected ring of `worldSize` ranks, as seen from `rank`. */
+export class Ring {
+  readonly prev: number;
+  readonly next: number;
+  #seq = 0;
+  #failure: Error | undefined;
+  #staging: Uint8Array;
+  #lastRecv = 0;
+  #lastSend = 0;
+  #recvWaiting = false;
+  #sendWaiting = false;
+
+  private constructor(
+    private dir: string,
+    readonly rank: number,
+    readonly worldSize: number,
+    private toNext: Deno.Conn,
+    private fromPrev: Deno.Conn,
+    private opts: RingOptions,
+  ) {
+    this.prev = (rank - 1 + worldSize) % worldSize;
+    this.next = (rank + 1) % worldSize;
+    this.#staging = new Uint8Array(opts.chunkBytes);
+  }
+
+  /**
+   * Listens on `dir`/rank<rank>.sock, connects to the next rank's socket (retrying while it
+   * starts) and accepts the previous rank; both within `connectTimeoutMs`. The socket file is
+   * removed once connected.
+   */
+  static async connect(
+    dir: string,
+    rank: number,
+    worldSize: number,
+    connectTimeoutMs: number,
+    opts: RingOptions,
+  ): Promise<Ring> {
+    const prev = (rank - 1 + worldSize) % worldSize, next = (rank + 1) % worldSize;
+    const path = socketPath(dir, rank);
+    await Deno.remove(path).catch(() => {});
+    const listener = Deno.listen({ transport: "unix", path });
+    const deadline = Date.now() + connectTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        listener.close();
+        reject(
+          new Error(
+            `rank ${rank}: ranks ${prev} and ${next} did not connect within ` +
+              `${connectTimeoutMs / 1000} s (socket folder ${dir})`,
+          ),
+        );
+      }, connectTimeoutMs);
+    });
+    try {
+      const [fromPrev, toNext] = await Promise.race([
+        Promise.all([
+          acceptPrev(listener, rank, worldSize, prev),
+          dialNext(dir, rank, worldSize, next, deadline),
+        ]),
+        timeout,
+      ]);
+      return new Ring(dir, rank, worldSize, toNext, fromPrev, opts);
+    } finally {
+      clearTimeout(timer);
+      try {
+        listener.close();
+      } catch { /* already closed by the timeout */ }
+      await Deno.remove(path).catch(() => {});
+    }
+  }
+
+  /** In-place sum or mean of `data` over all ranks; every rank passes the same length. */
+  async allReduce(data: Float32Array, op: ReduceOp): Promise<void> {
+    await this.#collective(op === "sum" ? OP_SUM : OP_MEAN, data.length, async () => {
+      const W = this.worldSize, r = this.rank;
+      const seg = (s: number) => segment(data, s, W);
+      for (let k = 0; k < W - 1; k++) {
+        await Promise.all([
+          this.#send(bytes(seg((r - k + W) % W))),
+          this.#recvAdd(seg((r - k - 1 + 2 * W) % W)),
+        ]);
+      }
+      const owned = seg((r + 1) % W);
+      if (op === "mean") scale(owned, 1 / W);
+      for (let k = 0; k < W - 1; k++) {
+        await Promise.all([
+          this.#send(bytes(seg((r + 1 - k + W) % W))),
+          this.#recvInto(bytes(seg((r - k + W) % W))),
+        ]);
+      }
+    });
+  }
+
+  /** Copies `root`'s `data` to every rank, forwarded chunk by chunk along the ring. */
+  async broadcast(data: Float32Array, root: number): Promise<void> {
+    if (!(root >= 0 && root < this.worldSize)) {
+      throw new Error(`broadcast root ${root} is not a rank of ${this.worldSize}`);
+    }
+    await this.#collective(OP_BROADCAST + 4 * root, data.length, async () => {
+      const all = bytes(data);
+      if (this.rank === root) return await this.#send(all);
+      const forward = this.next !== root;
+      let sent = Promise.resolve();
+      for (let at = 0; at < all.length; at += this.opts.chunkBytes) {
+        const chunk = all.subarray(at, at + this.opts.chunkBytes);
+        await this.#recvInto(chunk);
+        if (forward) {
+          sent = sent.then(() => this.#send(chunk));
+          sent.catch(() => {}); // handled by the await below; keeps it from being "unhandled"
+        }
+      }
+      await sent;
+    });
+  }
+
+  /** Closes both connections; pending and later collectives fail. */
+  close(): void {
+    this.#fail(new Error(`rank ${this.rank}: communicator closed`), false);
+  }
+
+  /** Runs one collective: header exchange, body, under the watchdog; a failure breaks the ring. */
+  async #collective(op: number, count: number, body: () => Promise<void>): Promise<void> {
+    if (this.#failure) throw this.#failure;
+    const seq = this.#seq++;
+    const limit = seq === 0 ? this.opts.firstTimeoutMs : this.opts.timeoutMs;
+    this.#lastRecv = this.#lastSend = Date.now();
+    const watchdog = setInterval(() => this.#checkProgress(limit), Math.min(1000, limit / 4));
+    try {
+      const mine = new Uint32Array([MAGIC, seq, op, count]);
+      const theirs = new Uint32Array(4);
+      await Promise.all([
+        this.#send(new Uint8Array(mine.buffer)),
+        this.#recvInto(new Uint8Array(theirs.buffer)),
+      ]);
+      if (theirs[0] !== MAGIC || theirs.some((v, i) => v !== mine[i])) {
+        throw new Error(
+          `rank ${this.prev} is in collective ${describe(theirs)} but rank ${this.rank} is in ` +
+            `${describe(mine)}: ranks must call the same collectives in the same order`,
+        );
+      }
+      if (this.worldSize > 1) await body();
+    } catch (e) {
+      throw this.#fail(this.#failure ?? (e instanceof Error ? e : new Error(String(e))));
+    } finally {
+      clearInterval(watchdog);
+    }
+  }
+
+  #checkProgress(limit: number): void {
+    const now = Date.now(), s = limit / 1000;
+    if (this.#recvWaiting && now - this.#lastRecv > limit) {
+      this.#fail(
+        new Error(
+          `rank ${this.rank}: no data from rank ${this.prev} for ${s} s (rank ${this.prev} hung, ` +
+            `or is stuck outside the collective)`,
+        ),
+      );
+    } else if (this.#sendWaiting && now - this.#lastSend > limit) {
+      this.#fail(
+        new Error(`rank ${this.rank}: rank ${this.next} stopped reading for ${s} s (hung?)`),
+      );
+    }
+  }
+
+  /**
+   * Records the first failure and closes the connections so pending reads and writes end.
+   * The reason goes to a file in the socket folder first, so the neighbours that see us close
+   * can report the root cause (the rank that died) rather than just us.
+   */
+  #fail(e: Error, report = true): Error {
+    if (!this.#failure) {
+      this.#failure = e;
+      if (report) {
+        try {
+          Deno.writeTextFileSync(failurePath(this.dir, this.rank), e.message);
+        } catch { /* the folder is gone: the job is ending anyway */ }
+      }
+      for (const c of [this.toNext, this.fromPrev]) {
+        try {
+          c.close();
+        } catch { /* already closed */ }
+      }
+    }
+    return this.#failure;
+  }
+
+  async #send(buf: Uint8Array): Promise<void> {
+    this.#sendWaiting = true;
+    try {
+      for (let at = 0; at < buf.length;) {
+        const end = Math.min(buf.length, at + this.opts.chunkBytes);
+        at += await this.toNext.write(buf.subarray(at, end));
+        this.#lastSend = Date.now();
+      }
+    } catch (e) {
+      throw this.#peerError(e, this.next);
+    } finally {
+      this.#sendWaiting = false;
+    }
+  }
+
+  async #recvInto(buf: Uint8Array): Promise<void> {
+    this.#recvWaiting = true;
+    try {
+      for (let at = 0; at < buf.length;) {
+        const n = await this.fromPrev.read(buf.subarray(at));
+        if (n === null) throw new Deno.errors.UnexpectedEof();
+        at += n;
+        this.#lastRecv = Date.now();
+      }
+    } catch (e) {
+      throw this.#peerError(e, this.prev);
+    } finally {
+      this.#recvWaiting = false;
+    }
+  }
+
+  /** dst += what prev sends, staged and added one chunk at a time. */
+  async #recvAdd(dst: Float32Array): Promise<void> {
+    const chunkFloats = this.opts.chunkBytes >> 2;
+    const staged = new Float32Array(this.#staging.buffer, 0, chunkFloats);
+    for (let at = 0; at < dst.length; at += chunkFloats) {
+      const n = Math.min(chunkFloats, dst.length - at);
+      await this.#recvInto(this.#staging.subarray(0, 4 * n));
+      for (let i = 0; i < n; i++) dst[at + i] = staged[i] + dst[at + i];
+    }
+  }
+
+  /** The error to report: the watchdog's if it fired, else what the socket said about `peer`. */
+  #peerError(e: unknown, peer: number): Error {
+    if (this.#failure) return this.#failure;
+    const closed = e instanceof Deno.errors.UnexpectedEof ||
+      e instanceof Deno.errors.BrokenPipe || e instanceof Deno.errors.ConnectionReset;
+    if (closed) {
+      let cause = "(died?)";
+      try {
+        cause = `after failing: ${Deno.readTextFileSync(failurePath(this.dir, peer))}`;
+      } catch { /* no report: it died */ }
+      return new Error(`rank ${this.rank}: rank ${peer} closed its connection ${cause}`);
+    }
+    return new Error(`rank ${this.rank}: socket error with rank ${peer}: ${e}`);
+  }
+}
+
+function failurePath(dir: string, rank: number): string {
+  return `${dir}/failed.rank${rank}`;
+}
+
+/** Segment s of W: floats [floor(s*n/W), floor((s+1)*n/W)) of data, a view. */
+function segment(data: Float32Array, s: number, W: number): Float32Array {
+  const n = data.length;
+  return data.subarray(Math.floor((s * n) / W), Math.floor(((s + 1) * n) / W));
+}
+
+function bytes(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** a *= factor, the one place a mean is formed (the MPI transport uses it too). */
+export function scale(a: Float32Array, factor: number): void {
+  for (let i = 0; i < a.length; i++) a[i] *= factor;
+}
+
+function describe(h: Uint32Array): string {
+  const op = h[2] === OP_SUM
+    ? "all-reduce sum"
+    : h[2] === OP_MEAN
+    ? "all-reduce mean"
+    : `broadcast from rank ${(h[2] - OP_BROADCAST) / 4}`;
+  return `#${h[1]} (${op} of ${h[3]} floats)`;
+}
+
+async function dialNext(
+  dir: string,
+  rank: number,
+  worldSize: number,
+  next: number,
+  deadline: number,
+): Promise<Deno.Conn> {
+  const path = socketPath(dir, next);
+  for (;;) {
+    try {
+      const conn = await Deno.connect({ transport: "unix", path });
+      await conn.write(new Uint8Array(new Uint32Array([MAGIC, worldSize, rank, 0]).buffer));
+      return conn;
+    } catch (e) {
+      const notYet = e instanceof Deno.errors.NotFound ||
+        e instanceof Deno.errors.ConnectionRefused;
+      if (!notYet || Date.now() > deadline) throw e;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
+async function acceptPrev(
+  listener: Deno.Listener,
+  rank: number,
+  worldSize: number,
+  prev: number,
+): Promise<Deno.Conn> {
+  const conn = await listener.accept();
+  const hello = new Uint32Array(4);
+  const buf = new Uint8Array(hello.buffer);
+  for (let at = 0; at < buf.length;) {
+    const n = await conn.read(buf.subarray(at));
+    if (n === null) throw new Error(`rank ${rank}: connection closed during handshake`);
+    at += n;
+  }
+  if (hello[0] !== MAGIC || hello[1] !== worldSize || hello[2] !== prev) {
+    conn.close();
+    throw new Error(
+      `rank ${rank}: expected rank ${prev} of ${worldSize} to connect, got rank ${hello[2]} of ` +
+        `${hello[1]} (two jobs sharing a socket folder?)`,
+    );
+  }
+  return conn;
+}

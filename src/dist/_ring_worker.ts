@@ -1,0 +1,70 @@
+/**
+ * Worker that owns the ring's sockets, so collectives keep moving while the main thread blocks
+ * on the GPU. Requests are served one at a time in arrival order (every rank issues the same
+ * sequence); data arrives as Float32Arrays on SharedArrayBuffers and is reduced in place.
+ */
+/// <reference lib="deno.worker" />
+import { type ReduceOp, Ring, type RingOptions } from "./_ring.ts";
+
+/** Main thread to worker. `data` views a SharedArrayBuffer. */
+export type RingRequest =
+  | {
+    type: "connect";
+    id: number;
+    dir: string;
+    rank: number;
+    worldSize: number;
+    connectTimeoutMs: number;
+    options: RingOptions;
+  }
+  | { type: "allReduce"; id: number; data: Float32Array; op: ReduceOp }
+  | { type: "broadcast"; id: number; data: Float32Array; root: number }
+  | { type: "close"; id: number };
+
+/** Worker to main thread: request `id` finished, with `error` if it failed. */
+export interface RingReply {
+  id: number;
+  error?: string;
+}
+
+let ring: Ring | undefined;
+let queue = Promise.resolve();
+
+async function serve(req: RingRequest): Promise<void> {
+  switch (req.type) {
+    case "connect":
+      ring = await Ring.connect(
+        req.dir,
+        req.rank,
+        req.worldSize,
+        req.connectTimeoutMs,
+        req.options,
+      );
+      return;
+    case "allReduce":
+      return await connected().allReduce(req.data, req.op);
+    case "broadcast":
+      return await connected().broadcast(req.data, req.root);
+    case "close":
+      ring?.close();
+      return;
+  }
+}
+
+function connected(): Ring {
+  if (!ring) throw new Error("ring used before it connected");
+  return ring;
+}
+
+self.onmessage = (e: MessageEvent<RingRequest>) => {
+  const req = e.data;
+  queue = queue.then(async () => {
+    const reply: RingReply = { id: req.id };
+    try {
+      await serve(req);
+    } catch (err) {
+      reply.error = err instanceof Error ? err.message : String(err);
+    }
+    self.postMessage(reply);
+  });
+};

@@ -1,0 +1,124 @@
+/**
+ * Main-thread side of the Unix-socket ring: hands requests to the Worker (_ring_worker.ts) that
+ * owns the sockets and resolves each call when its reply comes back.
+ */
+import type { Communicator } from "./communicator.ts";
+import type { ReduceOp } from "./_ring.ts";
+import type { RingReply, RingRequest } from "./_ring_worker.ts";
+
+/** What {@link SocketCommunicator.create} needs. */
+export interface SocketRingConfig {
+  rank: number;
+  worldSize: number;
+  localRank: number;
+  /** Private folder of the job's sockets (socket_dir.ts). */
+  dir: string;
+  timeoutMs: number;
+  startupTimeoutMs: number;
+  chunkBytes: number;
+}
+
+type Pending = { resolve: () => void; reject: (e: Error) => void };
+type Body =
+  | { type: "allReduce"; op: ReduceOp }
+  | { type: "broadcast"; root: number }
+  | { type: "close" };
+
+/** Ring all-reduce over Unix sockets between the ranks of one host. */
+export class SocketCommunicator implements Communicator {
+  readonly transport = "socket";
+  #worker: Worker;
+  #nextId = 0;
+  #pending = new Map<number, Pending>();
+  #broken: Error | undefined;
+
+  private constructor(
+    readonly rank: number,
+    readonly worldSize: number,
+    readonly localRank: number,
+  ) {
+    this.#worker = new Worker(new URL("./_ring_worker.ts", import.meta.url), { type: "module" });
+    this.#worker.onmessage = (e: MessageEvent<RingReply>) => {
+      const p = this.#pending.get(e.data.id);
+      this.#pending.delete(e.data.id);
+      if (e.data.error === undefined) return p?.resolve();
+      this.#broken ??= new Error(e.data.error);
+      p?.reject(new Error(e.data.error));
+    };
+    this.#worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      this.#broken ??= new Error(`rank ${rank}: all-reduce worker crashed: ${e.message}`);
+      for (const p of this.#pending.values()) p.reject(this.#broken);
+      this.#pending.clear();
+    };
+  }
+
+  /** Starts the Worker and connects the ring; rejects if the neighbours don't show up in time. */
+  static async create(cfg: SocketRingConfig): Promise<SocketCommunicator> {
+    const comm = new SocketCommunicator(cfg.rank, cfg.worldSize, cfg.localRank);
+    try {
+      await comm.#request({
+        type: "connect",
+        id: 0,
+        dir: cfg.dir,
+        rank: cfg.rank,
+        worldSize: cfg.worldSize,
+        connectTimeoutMs: cfg.startupTimeoutMs,
+        options: {
+          chunkBytes: cfg.chunkBytes,
+          timeoutMs: cfg.timeoutMs,
+          firstTimeoutMs: cfg.startupTimeoutMs,
+        },
+      });
+    } catch (e) {
+      comm.#worker.terminate();
+      throw e;
+    }
+    return comm;
+  }
+
+  allReduceSum(data: Float32Array): Promise<void> {
+    return this.#onShared(data, { type: "allReduce", op: "sum" });
+  }
+
+  allReduceMean(data: Float32Array): Promise<void> {
+    return this.#onShared(data, { type: "allReduce", op: "mean" });
+  }
+
+  broadcast(data: Float32Array, root = 0): Promise<void> {
+    return this.#onShared(data, { type: "broadcast", root });
+  }
+
+  /** A sum over W floats: each ring step carries data, so no rank passes before all arrive. */
+  barrier(): Promise<void> {
+    return this.allReduceSum(new Float32Array(new SharedArrayBuffer(4 * this.worldSize)));
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (!this.#broken) await this.#request({ type: "close", id: 0 });
+    } finally {
+      this.#worker.terminate();
+    }
+  }
+
+  /** Runs a collective on `data`, through a shared copy when `data` is not shared already. */
+  async #onShared(data: Float32Array, body: Exclude<Body, { type: "close" }>): Promise<void> {
+    if (data.buffer instanceof SharedArrayBuffer) {
+      return await this.#request({ ...body, id: 0, data } as RingRequest);
+    }
+    const shared = new Float32Array(new SharedArrayBuffer(data.byteLength));
+    shared.set(data);
+    await this.#request({ ...body, id: 0, data: shared } as RingRequest);
+    data.set(shared);
+  }
+
+  #request(req: RingRequest): Promise<void> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    req.id = ++this.#nextId;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(req.id, { resolve, reject });
+      this.#worker.postMessage(req);
+    });
+  }
+}

@@ -1,0 +1,117 @@
+/** Ring all-reduce over real Unix sockets between real rank processes. */
+import { assert, assertEquals } from "./_assert.ts";
+import { plain, rankCommand, rankData, ringReference } from "./_dist_rank.ts";
+
+/** Runs `check` on `W` launched ranks and compares every rank's bytes with the reference. */
+async function checkRing(W: number, n: number): Promise<void> {
+  const out = await Deno.makeTempDir({ prefix: "repgpt-allreduce-test-" });
+  try {
+    // 64 KiB chunks: the 400 KB test arrays cross several chunk boundaries per segment.
+    const args = ["--nproc", `${W}`, "--chunk", "65536", "check", out, `${n}`];
+    const res = await rankCommand(args).output();
+    assertEquals(res.code, 0, plain(res.stderr));
+    const inputs = Array.from({ length: W }, (_, r) => rankData(r, n));
+    const expected: Record<string, Float32Array> = {
+      sum: ringReference(inputs, false),
+      mean: ringReference(inputs, true),
+      bcast: rankData(99, n),
+    };
+    for (const [what, ref] of Object.entries(expected)) {
+      for (let r = 0; r < W; r++) {
+        const got = new Uint32Array((await Deno.readFile(`${out}/rank${r}.${what}.bin`)).buffer);
+        const bad = got.findIndex((bits, i) => bits !== new Uint32Array(ref.buffer)[i]);
+        assertEquals(bad, -1, `rank ${r} ${what}: element ${bad} differs from the ring order`);
+      }
+    }
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+}
+
+Deno.test("allreduce: 3 ranks get bit-identical sum and mean in the ring's fixed order", async () => {
+  // The ring order really matters for these inputs: a plain left-to-right sum differs.
+  const n = 100_003;
+  const x = [0, 1, 2].map((r) => rankData(r, n));
+  const ring = ringReference(x, false);
+  assert(x[0].some((_, i) => Math.fround(Math.fround(x[0][i] + x[1][i]) + x[2][i]) !== ring[i]));
+  await checkRing(3, n);
+});
+
+Deno.test("allreduce: fewer floats than ranks (empty segments) still reduce", async () => {
+  await checkRing(3, 2);
+});
+
+/** Starts W ranks directly (no launcher, so nobody kills the survivors for us). */
+function startRanks(W: number, dir: string, env: Record<string, string> = {}) {
+  return Array.from({ length: W }, (_, r) =>
+    rankCommand(["loop"], {
+      ...env,
+      RANK: `${r}`,
+      WORLD_SIZE: `${W}`,
+      REPGPT_SOCKET_DIR: dir,
+    }).spawn());
+}
+
+/** Waits until `child` has printed `iter <k>` for some k >= 5; returns its pid line. */
+async function waitForIterations(child: Deno.ChildProcess): Promise<string> {
+  let text = "";
+  const reader = child.stdout.getReader();
+  while (!/iter ([5-9]|\d\d)/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`rank exited before iterating: ${text}`);
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  child.stdout.cancel();
+  return text;
+}
+
+async function expectFailure(child: Deno.ChildProcess, startedAt: number, names: RegExp) {
+  const { code } = await child.status;
+  const stderr = plain(new Uint8Array(await new Response(child.stderr).arrayBuffer()));
+  assert(code !== 0, "a survivor exited 0");
+  assert(Date.now() - startedAt < 60_000, "survivor took over 60 s to notice");
+  assert(names.test(stderr), `error does not match ${names}: ${stderr.slice(0, 600)}`);
+}
+
+Deno.test("allreduce: kill -9 of one of 3 ranks mid-loop fails the others, naming it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "repgpt-fault-test-" });
+  try {
+    const ranks = startRanks(3, dir);
+    await Promise.all(ranks.map(waitForIterations));
+    const killedAt = Date.now();
+    ranks[1].kill("SIGKILL");
+    await ranks[1].status;
+    await ranks[1].stderr.cancel();
+    await expectFailure(ranks[0], killedAt, /rank 1 closed its connection \(died\?\)/);
+    await expectFailure(ranks[2], killedAt, /rank 1 closed its connection \(died\?\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("allreduce: a hung rank (SIGSTOP) fails the other after the timeout, naming it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "repgpt-hang-test-" });
+  const ranks = startRanks(2, dir, { REPGPT_DIST_TIMEOUT: "2" });
+  try {
+    await Promise.all(ranks.map(waitForIterations));
+    const stoppedAt = Date.now();
+    ranks[1].kill("SIGSTOP");
+    await expectFailure(ranks[0], stoppedAt, /no data from rank 1 for 2 s|rank 1 stopped reading/);
+  } finally {
+    ranks[1].kill("SIGKILL");
+    await ranks[1].status;
+    await ranks[1].stderr.cancel();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("allreduce: ranks calling collectives of different lengths get a clear error", async () => {
+  const res = await rankCommand(["--nproc", "2", "mismatch"]).output();
+  assert(res.code !== 0);
+  const text = plain(res.stderr);
+  assert(
+    /rank \d is in collective #0 \(all-reduce sum of 1[01] floats\) but rank \d is in/.test(text),
+    text.slice(0, 600),
+  );
+});
