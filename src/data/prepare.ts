@@ -1,0 +1,179 @@
+/**
+ * `deno task prepare [INPUT...] --out DIR`: tokenize text into llm.c shards.
+ *
+ * The main thread reads the inputs and cuts them into jobs ({@link ./inputs.ts}); a pool of
+ * Workers decodes and tokenizes them with the WASM GPT-2 tokenizer; the main thread writes the
+ * results in job order ({@link ./shard_writer.ts}). At most 2 jobs per Worker are in flight, so
+ * memory stays bounded whatever the corpus size, and the output is byte-identical for any
+ * number of Workers. With no INPUT it prepares the WordNet default corpus into `data/wordnet`.
+ */
+import { basename } from "node:path";
+import { formatHelp, parseFlags, UsageError } from "../cli/flags.ts";
+import { formatCount, formatDuration, Progress } from "../log/progress.ts";
+import { expandInputs, fileJobs, type Job, textJobs } from "./inputs.ts";
+import { MAX_SHARD_TOKENS } from "./shard.ts";
+import { ShardSetWriter, type WrittenShards } from "./shard_writer.ts";
+import { type Tokenized, TokenizePool } from "./_tokenize_pool.ts";
+import { WORDNET_NAME, WORDNET_VAL_DOCS, wordnetDocuments } from "./wordnet.ts";
+
+/** Default validation documents for user inputs (about nanoGPT's 0.05% of OpenWebText). */
+export const DEFAULT_VAL_DOCS = 5_000;
+/** Train shard size, as llm.c's fineweb.py. */
+export const DEFAULT_SHARD_TOKENS = 100_000_000;
+/** Where the default corpus goes. */
+export const WORDNET_DIR = "data/wordnet";
+
+/** prepare's flags (`repgpt prepare` uses the same). */
+export const PREPARE_FLAGS = {
+  out: {
+    type: "string",
+    help: `output folder (required with INPUT; ${WORDNET_DIR} for the default corpus)`,
+  },
+  name: {
+    type: "string",
+    help: `dataset name, the shard prefix (default: the --out folder's name; ${WORDNET_NAME})`,
+  },
+  "val-docs": {
+    type: "integer",
+    min: 0,
+    help: `first N documents form the val split (default ${DEFAULT_VAL_DOCS}; ` +
+      `${WORDNET_VAL_DOCS} for WordNet)`,
+  },
+  "shard-tokens": {
+    type: "integer",
+    min: 1,
+    max: MAX_SHARD_TOKENS,
+    default: DEFAULT_SHARD_TOKENS,
+    help: "tokens per train shard",
+  },
+  workers: {
+    type: "integer",
+    min: 1,
+    default: navigator.hardwareConcurrency,
+    help: "tokenizer Workers",
+  },
+} as const;
+
+const USAGE = "deno task prepare [INPUT...] [flags]\n\n" +
+  'INPUT: .txt (one document per file), .jsonl (field "text"), .parquet (column "text"),\n' +
+  "or folders of them (recursive, in name order). No INPUT: the WordNet 3.1 corpus.";
+
+/** What {@link prepare} does. */
+export interface PrepareOptions {
+  /** Input files and folders; empty for the WordNet corpus. */
+  inputs: string[];
+  out: string;
+  name: string;
+  valDocs: number;
+  shardTokens: number;
+  workers: number;
+  /** Show a progress bar / periodic lines on stderr (default true). */
+  progress?: boolean;
+}
+
+/** What {@link prepare} did. */
+export interface PrepareSummary extends WrittenShards {
+  tokens: number;
+  inputBytes: number;
+  seconds: number;
+}
+
+/** The command: parse `args`, prepare, print the summary. Throws {@link UsageError} on bad flags. */
+export async function prepareMain(args: string[]): Promise<PrepareSummary | null> {
+  const { values, positionals, help } = parseFlags(args, PREPARE_FLAGS, { positionals: true });
+  if (help) {
+    console.log(formatHelp(USAGE, PREPARE_FLAGS));
+    return null;
+  }
+  const wordnet = positionals.length === 0;
+  if (!wordnet && values.out === undefined) {
+    throw new UsageError("--out is required when INPUT files are given");
+  }
+  const out = values.out ?? WORDNET_DIR;
+  const summary = await prepare({
+    inputs: positionals,
+    out,
+    name: values.name ?? (wordnet ? WORDNET_NAME : basename(out)),
+    valDocs: values["val-docs"] ?? (wordnet ? WORDNET_VAL_DOCS : DEFAULT_VAL_DOCS),
+    shardTokens: values["shard-tokens"],
+    workers: values.workers,
+  });
+  console.log(formatSummary(summary));
+  return summary;
+}
+
+/** Tokenize the inputs into shards in `out`. */
+export async function prepare(options: PrepareOptions): Promise<PrepareSummary> {
+  const { jobs, inputBytes } = await openInputs(options.inputs);
+  const started = performance.now();
+  const writer = new ShardSetWriter(options.out, options.name, options);
+  const pool = new TokenizePool(options.workers);
+  const bar = options.progress === false
+    ? null
+    : new Progress({ label: "prepare", total: inputBytes, unit: "B" });
+  const maxInFlight = 2 * options.workers;
+  const inFlight: { result: Promise<Tokenized>; bytes: number }[] = [];
+  let bytesDone = 0, docs = 0, tokens = 0;
+  const writeOldest = async () => {
+    const { result, bytes } = inFlight.shift()!;
+    const t = await result;
+    await writer.add(t.tokens, t.docTokens);
+    bytesDone += bytes;
+    docs += t.docTokens.length;
+    tokens += t.tokens.length;
+    bar?.update(bytesDone, { docs, tokens });
+  };
+  let written: WrittenShards;
+  try {
+    for await (const job of jobs) {
+      const bytes = job.bytes;
+      const result = pool.run(job);
+      result.catch(() => {}); // rejections are handled when awaited in order
+      inFlight.push({ result, bytes });
+      if (inFlight.length >= maxInFlight) await writeOldest();
+    }
+    while (inFlight.length > 0) await writeOldest();
+    written = await writer.finish();
+  } catch (e) {
+    await writer.abort();
+    throw e;
+  } finally {
+    pool.close();
+  }
+  bar?.finish();
+  return {
+    ...written,
+    tokens: written.valTokens + written.trainTokens,
+    inputBytes: bytesDone,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+async function openInputs(
+  inputs: readonly string[],
+): Promise<{ jobs: AsyncIterable<Job> | Iterable<Job>; inputBytes: number }> {
+  if (inputs.length === 0) {
+    const jobs = [...textJobs(await wordnetDocuments())];
+    return { jobs, inputBytes: jobs.reduce((sum, j) => sum + j.bytes, 0) };
+  }
+  const files = await expandInputs(inputs);
+  let inputBytes = 0;
+  for (const f of files) inputBytes += (await Deno.stat(f)).size;
+  return { jobs: fileJobs(files), inputBytes };
+}
+
+/** The closing report: counts, files and throughput. */
+export function formatSummary(s: PrepareSummary): string {
+  const secs = Math.max(s.seconds, 1e-9);
+  return [
+    `prepared ${s.docs} documents (${s.valDocs} val) = ${s.tokens} tokens ` +
+    `(val ${s.valTokens}, train ${s.trainTokens}) in ${s.files.length} shards:`,
+    ...s.files.map((f) => `  ${f}`),
+    ...s.removed.map((f) => `  removed stale ${f}`),
+    `${formatCount(s.inputBytes, "B")} in ${formatDuration(s.seconds)} (${
+      s.seconds.toFixed(2)
+    } s): ` +
+    `${formatCount(s.inputBytes / secs, "B")}/s, ${formatCount(s.docs / secs, "docs")}/s, ` +
+    `${formatCount(s.tokens / secs, "tokens")}/s`,
+  ].join("\n");
+}
