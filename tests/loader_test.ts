@@ -36,7 +36,7 @@ const B = 2, T = 3; // B*T = 6
 Deno.test("train loader: windows, shard advance and wrap match the spec for W=1 and W=2", async (t) => {
   const dir = await Deno.makeTempDir();
   const sizes = [20, 13, 31]; // W*B*T+1 = 13 fits every shard for W <= 2
-  const files = sizes.map((n, s) => join(dir, `d_train_00000${s + 1}.bin`));
+  const files = sizes.map((_, s) => join(dir, `d_train_00000${s + 1}.bin`));
   sizes.forEach((n, s) => writeShard(files[s], tokensOf(s, n), s === 1));
   for (const W of [1, 2]) {
     for (let r = 0; r < W; r++) {
