@@ -157,16 +157,24 @@ export async function launch(opts: LaunchOptions): Promise<number> {
   return 1;
 }
 
-/** Copies a child's output to `out`, each line prefixed, partial last line included. */
+/**
+ * Copies a child's output to `out`, each line prefixed, partial last line included. Reads to the
+ * end even when `out` fails, so the child never blocks on a full pipe.
+ */
 async function prefixLines(
   stream: ReadableStream<Uint8Array>,
   prefix: string,
   out: { write(p: Uint8Array): Promise<number> },
 ): Promise<void> {
   const enc = new TextEncoder();
+  let outClosed = false;
   const writeAll = async (s: string) => {
     const b = enc.encode(s);
-    for (let at = 0; at < b.length;) at += await out.write(b.subarray(at));
+    try {
+      for (let at = 0; !outClosed && at < b.length;) at += await out.write(b.subarray(at));
+    } catch {
+      outClosed = true; // our reader went away (e.g. `| head`): keep draining the child
+    }
   };
   let carry = "";
   for await (const text of stream.pipeThrough(new TextDecoderStream())) {
