@@ -18,12 +18,13 @@
 // so the backward is the two-kernel FA2 form (dq over keys, then dk/dv over queries), with no
 // atomics. Same inputs give bit-identical outputs.
 
-// Head size. The host rewrites this line for other head sizes (any multiple of 4).
-const HS: u32 = 64u;
-const HS4: u32 = HS / 4u;
-// Rows per workgroup (one invocation each) and rows per streamed tile.
-const ROWS: u32 = 64u;
-const BLOCK: u32 = 16u;
+// Head size (a multiple of 4) and rows per workgroup (one invocation each): the host sets both
+// (specializeWgsl) and unrolls the loops marked @unroll, which index the per-row registers.
+const HS = 64u;
+const HS4 = HS / 4u;
+const ROWS = 64u;
+// Rows per streamed tile.
+const BLOCK = 16u;
 // Score of a masked key: exp(MASKED - m) is exactly 0 for any finite running max m.
 const MASKED: f32 = -3.0e38;
 
@@ -88,6 +89,7 @@ fn attention_forward(
 
   var q: array<vec4f, HS4>;
   let q_at = qkv_index(b, t, h, 0u);
+  // @unroll
   for (var d = 0u; d < HS4; d++) {
     q[d] = qkv_f[q_at + d];
   }
@@ -113,6 +115,7 @@ fn attention_forward(
     var m_new = m;
     for (var c = 0u; c < BLOCK; c++) {
       var dot_qk = 0.0;
+      // @unroll
       for (var d = 0u; d < HS4; d++) {
         dot_qk += dot(q[d], tile_a[c * HS4 + d]);
       }
@@ -122,12 +125,14 @@ fn attention_forward(
     // Rescale what was accumulated under the old max (0 on the first tile, where l = o = 0).
     let correction = exp(m - m_new);
     l *= correction;
+    // @unroll
     for (var d = 0u; d < HS4; d++) {
       o[d] *= correction;
     }
     for (var c = 0u; c < BLOCK; c++) {
       let p = exp(s[c] - m_new);
       l += p;
+      // @unroll
       for (var d = 0u; d < HS4; d++) {
         o[d] += p * tile_b[c * HS4 + d];
       }
@@ -138,6 +143,7 @@ fn attention_forward(
   if (row < T) {
     let o_at = btc_index(b, t, h);
     let inv_l = 1.0 / l;
+    // @unroll
     for (var d = 0u; d < HS4; d++) {
       out_w[o_at + d] = o[d] * inv_l;
     }
@@ -163,6 +169,7 @@ fn attention_backward_dq(
   let q_at = qkv_index(b, t, h, 0u);
   let o_at = btc_index(b, t, h);
   var delta = 0.0;
+  // @unroll
   for (var d = 0u; d < HS4; d++) {
     q[d] = qkv[q_at + d];
     g[d] = dout[o_at + d];
@@ -187,12 +194,14 @@ fn attention_backward_dq(
     for (var c = 0u; c < BLOCK; c++) {
       var dot_qk = 0.0;
       var dot_gv = 0.0;
+      // @unroll
       for (var d = 0u; d < HS4; d++) {
         dot_qk += dot(q[d], tile_a[c * HS4 + d]);
         dot_gv += dot(g[d], tile_b[c * HS4 + d]);
       }
       let p = select(0.0, exp(dot_qk * params.scale - lse), k0 + c <= t);
       let ds = p * (dot_gv - delta);
+      // @unroll
       for (var d = 0u; d < HS4; d++) {
         dq[d] += ds * tile_a[c * HS4 + d];
       }
@@ -200,6 +209,7 @@ fn attention_backward_dq(
   }
 
   if (row < T) {
+    // @unroll
     for (var d = 0u; d < HS4; d++) {
       dqkv[q_at + d] = dq[d] * params.scale;
     }
@@ -224,6 +234,7 @@ fn attention_backward_dkdv(
   var v: array<vec4f, HS4>;
   let k_at = qkv_index(b, j, h, 1u);
   let v_at = k_at + params.NH * HS4;
+  // @unroll
   for (var d = 0u; d < HS4; d++) {
     k[d] = qkv[k_at + d];
     v[d] = qkv[v_at + d];
@@ -250,12 +261,14 @@ fn attention_backward_dkdv(
       let i = q0 + c;
       var dot_qk = 0.0;
       var dot_gv = 0.0;
+      // @unroll
       for (var d = 0u; d < HS4; d++) {
         dot_qk += dot(tile_a[c * HS4 + d], k[d]);
         dot_gv += dot(tile_b[c * HS4 + d], v[d]);
       }
       let p = select(0.0, exp(dot_qk * params.scale - tile_lse[c]), i >= j && i < T);
       let ds = p * (dot_gv - tile_delta[c]);
+      // @unroll
       for (var d = 0u; d < HS4; d++) {
         dv[d] += p * tile_b[c * HS4 + d];
         dk[d] += ds * tile_a[c * HS4 + d];
@@ -264,6 +277,7 @@ fn attention_backward_dkdv(
   }
 
   if (row < T) {
+    // @unroll
     for (var d = 0u; d < HS4; d++) {
       dqkv[k_at + d] = dk[d] * params.scale;
       dqkv[v_at + d] = dv[d];

@@ -2,7 +2,11 @@ import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "
 import { requestGpu } from "../src/gpu/device.ts";
 import { createBuffer, readF32, uploadBuffer } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
-import { type AttentionShape, createAttention } from "../src/model/attention.ts";
+import {
+  type AttentionOptions,
+  type AttentionShape,
+  createAttention,
+} from "../src/model/attention.ts";
 import { attentionBackward, attentionForward } from "../src/model/reference/attention.ts";
 
 // Tolerances: the GPU sums in f32 in a different order (online softmax, exp(s - lse) instead
@@ -27,10 +31,11 @@ async function runGpu(
   s: AttentionShape,
   qkv: Float32Array<ArrayBuffer>,
   dout: Float32Array<ArrayBuffer>,
+  options: AttentionOptions = {},
 ) {
   const { B, T, C, NH } = s;
   const gpu = await requestGpu();
-  const op = await createAttention(gpu, C / NH);
+  const op = await createAttention(gpu, C / NH, options);
   const buffers = {
     qkv: uploadBuffer(gpu, qkv, "qkv"),
     dout: uploadBuffer(gpu, dout, "dout"),
@@ -108,6 +113,30 @@ Deno.test("attention: repeated runs are bit-identical", async () => {
   assertEquals(second.out, first.out);
   assertEquals(second.lse, first.lse);
   assertEquals(second.dqkv, first.dqkv);
+});
+
+Deno.test("attention: tensors over the binding limit are split by batch rows", async () => {
+  // Per batch row: qkv 3072 B, out 1024 B, lse 128 B; chunks of 2 rows keep offsets 256-aligned.
+  const s = { B: 5, T: 16, C: 16, NH: 2 };
+  const qkv = random(s.B * s.T * 3 * s.C, 7, 2);
+  const dout = random(s.B * s.T * s.C, 8);
+  const whole = await runGpu(s, qkv, dout);
+  const split = await runGpu(s, qkv, dout, { maxBinding: 3 * 3072 });
+  assertEquals(split.out, whole.out);
+  assertEquals(split.lse, whole.lse);
+  assertEquals(split.dqkv, whole.dqkv);
+  const cpu = runCpu(s, qkv, dout);
+  assertClose(split.dqkv, cpu.dqkv, { ...BACKWARD_TOL, label: "dqkv" });
+
+  const gpu = await requestGpu();
+  const op = await createAttention(gpu, 8, { maxBinding: 3072 }); // 1 row: lse offset 128 B
+  const big = createBuffer(gpu, 5 * 3072, "big");
+  assertThrows(
+    () => op.forward({ out: big, lse: big, qkv: big }, s),
+    RangeError,
+    "cannot be split by batch rows",
+  );
+  big.destroy();
 });
 
 Deno.test("attention: bad shapes are rejected with the reason", async () => {

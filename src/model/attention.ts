@@ -11,6 +11,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import { type Binding, subRange } from "../gpu/buffer.ts";
 import { type Dispatch, Kernel } from "../gpu/kernel.ts";
+import { specializeWgsl } from "./matmul.ts";
 import source from "../../kernels/attention.wgsl" with { type: "text" };
 
 /** Shape of one attention call. */
@@ -41,29 +42,39 @@ export interface AttentionOp {
   ): Dispatch[];
 }
 
-/** Rows (queries or keys) per workgroup: must match ROWS in kernels/attention.wgsl. */
+/** Rows (queries or keys) per workgroup, one invocation each. */
 const ROWS = 64;
-const HS_LINE = /^const HS: u32 = \d+u;$/m;
+
+/** Options for {@link createAttention}. */
+export interface AttentionOptions {
+  /** Largest byte size bound per tensor (default `gpu.maxBinding`; tests pass less). */
+  maxBinding?: number;
+}
 
 /** Compile the attention kernels for head size `HS` (= C / NH; a multiple of 4, at most 128). */
-export async function createAttention(gpu: Gpu, HS: number): Promise<AttentionOp> {
+export async function createAttention(
+  gpu: Gpu,
+  HS: number,
+  options: AttentionOptions = {},
+): Promise<AttentionOp> {
   checkHeadSize(HS);
-  const code = source.replace(HS_LINE, `const HS: u32 = ${HS}u;`);
+  const code = specializeWgsl(source, { HS, ROWS });
   const [fwd, dq, dkdv] = await Promise.all(
     ["attention_forward", "attention_backward_dq", "attention_backward_dkdv"].map((entryPoint) =>
       Kernel.create(gpu, { label: `${entryPoint} (HS ${HS})`, code, entryPoint })
     ),
   );
 
+  const maxBinding = options.maxBinding ?? gpu.maxBinding;
   return {
     forward(b, s) {
-      const chunks = batchChunks(gpu, s, HS);
+      const chunks = batchChunks(gpu, s, HS, maxBinding);
       return chunks.map((c) =>
         fwd.bind(c.grid, [c.btc(b.out), c.bht(b.lse), c.qkv(b.qkv)], c.params)
       );
     },
     backward(b, s) {
-      const chunks = batchChunks(gpu, s, HS);
+      const chunks = batchChunks(gpu, s, HS, maxBinding);
       // All dq passes (which write delta) come before the dk/dv passes that read it.
       return [
         ...chunks.map((c) =>
@@ -109,11 +120,16 @@ interface BatchChunk {
 }
 
 /**
- * Split the batch so that each dispatch's bindings fit in `gpu.maxBinding` (qkv is 151 MB at
+ * Split the batch so that each dispatch's bindings fit in `maxBinding` (qkv is 151 MB at
  * B=16, T=1024, C=768, over lavapipe's 128 MiB). Every tensor is sliced to its exact size, so a
  * binding that is too small is reported here rather than read out of bounds.
  */
-function batchChunks(gpu: Gpu, s: AttentionShape, HS: number): BatchChunk[] {
+function batchChunks(
+  gpu: Gpu,
+  s: AttentionShape,
+  HS: number,
+  maxBinding: number,
+): BatchChunk[] {
   const { B, T, C, NH } = s;
   for (const [name, value] of Object.entries(s)) {
     if (!Number.isInteger(value) || value < 1) {
@@ -124,7 +140,7 @@ function batchChunks(gpu: Gpu, s: AttentionShape, HS: number): BatchChunk[] {
     throw new RangeError(`attention: C = ${C} is not NH * HS = ${NH} * ${HS}`);
   }
   const bytes = { qkv: T * 3 * C * 4, btc: T * C * 4, bht: NH * T * 4 }; // per batch row
-  let perChunk = Math.min(B, Math.floor(gpu.maxBinding / bytes.qkv));
+  let perChunk = Math.min(B, Math.floor(maxBinding / bytes.qkv));
   if (perChunk < B) {
     // Chunk offsets must obey the binding offset alignment.
     const aligned = (n: number) =>
@@ -132,7 +148,7 @@ function batchChunks(gpu: Gpu, s: AttentionShape, HS: number): BatchChunk[] {
     while (perChunk > 0 && !aligned(perChunk)) perChunk--;
     if (perChunk === 0) {
       throw new RangeError(
-        `attention: qkv of B=${B}, T=${T}, C=${C} exceeds the ${gpu.maxBinding}-byte binding ` +
+        `attention: qkv of B=${B}, T=${T}, C=${C} exceeds the ${maxBinding}-byte binding ` +
           `limit and cannot be split by batch rows at ${gpu.offsetAlignment}-byte offsets`,
       );
     }
