@@ -127,9 +127,10 @@ async function* jsonlJobs(path: string): AsyncGenerator<Job> {
       carry = data; // one line longer than a chunk: keep reading
       continue;
     }
-    const piece = data.slice(0, cut);
-    yield { kind: "jsonl", path, firstLine: line, data: piece, bytes: cut };
-    for (let i = piece.indexOf(10); i >= 0; i = piece.indexOf(10, i + 1)) line++;
+    const firstLine = line;
+    for (let i = data.indexOf(10); i >= 0 && i < cut; i = data.indexOf(10, i + 1)) line++;
+    // A copy: the Worker takes over its buffer.
+    yield { kind: "jsonl", path, firstLine, data: data.slice(0, cut), bytes: cut };
     carry = data.slice(cut);
   }
   if (carry.length > 0) {
