@@ -1,0 +1,41 @@
+// AdamW step over one binding-sized chunk of the flat parameter buffer, elements [lo, hi),
+// 64 per workgroup on a 2-D grid. Op for op as torch.optim.AdamW (foreach=False):
+//   g = grad * clip_scale                      (clip_grad_norm_ scales the gradients)
+//   p = p * (1 - lr * wd)                      (decoupled weight decay, before the update)
+//   m = lerp(m, g, 1 - beta1);  v = v * beta2 + (1 - beta2) * g * g
+//   p = p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+// Scalars that depend on the step (lr, t) are folded on the host in f64, as PyTorch does.
+
+struct Params {
+  lo: u32,
+  hi: u32,
+  beta2: f32,
+  one_minus_beta1: f32,
+  one_minus_beta2: f32,
+  eps: f32,
+  decay_factor: f32,  // 1 - lr * wd
+  step_size: f32,     // lr / (1 - beta1^t)
+  bc2_sqrt: f32,      // sqrt(1 - beta2^t)
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> param: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+// [0] = gradient norm, [1] = clip scale (grad_norm.wgsl).
+@group(0) @binding(5) var<storage, read> norm_scale: array<f32>;
+
+@compute @workgroup_size(64)
+fn adamw_step(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_index) lid: u32) {
+  let i = params.lo + (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (i >= params.hi) { return; }
+  let g = grad[i] * norm_scale[1];
+  let p = param[i] * params.decay_factor;
+  let m_new = m[i] + params.one_minus_beta1 * (g - m[i]);
+  let v_new = v[i] * params.beta2 + params.one_minus_beta2 * g * g;
+  m[i] = m_new;
+  v[i] = v_new;
+  let denom = sqrt(v_new) / params.bc2_sqrt + params.eps;
+  param[i] = p - params.step_size * m_new / denom;
+}

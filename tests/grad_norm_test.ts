@@ -1,0 +1,73 @@
+import { assert, assertClose, assertEquals } from "./_assert.ts";
+import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
+import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
+import { submit } from "../src/gpu/kernel.ts";
+import { createGradNorm } from "../src/optim/grad_norm.ts";
+import { flatChunks } from "../src/optim/_chunks.ts";
+import { gradNormAndScale } from "../src/optim/reference/grad_norm.ts";
+
+// The GPU sums squares in f32 (sequential per thread, then fixed trees); the reference in f64.
+// Tolerance 1e-5 relative on the norm and the scale.
+
+function grads(n: number, seed: number): Float32Array<ArrayBuffer> {
+  let s = seed >>> 0;
+  return new Float32Array(n).map((_, i) => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return (s / 2 ** 32 - 0.5) * (i % 97 === 0 ? 30 : 1);
+  });
+}
+
+async function gradNorm(g: Float32Array<ArrayBuffer>, clip: number, maxBinding?: number) {
+  const gpu = await requestGpu();
+  const op = await createGradNorm(gpu, { maxBinding });
+  const buf = uploadBuffer(gpu, g, "grads");
+  const result = uploadBuffer(gpu, new Float32Array(4).fill(NaN), "norm and scale");
+  const dispatches = op.bind({ grads: buf, result }, { n: g.length, clip });
+  await withErrorScope(gpu, "grad norm", () => submit(gpu, dispatches));
+  const [norm, scale] = await readF32(gpu, result);
+  for (const d of dispatches) d.destroy();
+  buf.destroy();
+  result.destroy();
+  op.destroy();
+  return { norm, scale, dispatches: dispatches.length };
+}
+
+Deno.test("grad norm: norm and clip scale match the reference", async () => {
+  const g = grads(100_003, 1);
+  const want = gradNormAndScale(g, g.length, 1.0);
+  assert(want.scale < 1, "test data must need clipping");
+  const got = await gradNorm(g, 1.0);
+  assertClose([got.norm, got.scale], [want.norm, want.scale], { rtol: 1e-5, atol: 0 });
+  assertEquals(got.dispatches, 2);
+  // Under the clip threshold, and with clipping off, the scale is exactly 1.
+  assertEquals((await gradNorm(g, want.norm * 2)).scale, 1);
+  assertEquals((await gradNorm(g, 0)).scale, 1);
+});
+
+Deno.test("grad norm: a buffer split into binding-sized chunks gives the same norm", async () => {
+  const g = grads(50_001, 2);
+  const want = gradNormAndScale(g, g.length, 0.5);
+  // 4,000-byte fake max binding: chunks of 960 floats, 53 of them.
+  const got = await gradNorm(g, 0.5, 4_000);
+  assertEquals(got.dispatches, 53 + 1);
+  assertClose([got.norm, got.scale], [want.norm, want.scale], { rtol: 1e-5, atol: 0 });
+});
+
+Deno.test("grad norm: repeat runs are bit-identical", async () => {
+  const g = grads(300_017, 3);
+  const first = await gradNorm(g, 1, 256 * 1024);
+  const second = await gradNorm(g, 1, 256 * 1024);
+  assertEquals(second, first);
+});
+
+Deno.test("flat chunks: aligned bases, bounded sizes, exact cover", () => {
+  const chunks = flatChunks(613, 1000, 1024, 256);
+  assertEquals(chunks[0], { base: 576, count: 256, lo: 37, hi: 256 });
+  let next = 613;
+  for (const c of chunks) {
+    assertEquals([c.base % 64, c.base + c.lo], [0, next]);
+    assert(c.count * 4 <= 1024 && c.hi === c.count);
+    next = c.base + c.hi;
+  }
+  assertEquals(next, 1000);
+});
