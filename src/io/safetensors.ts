@@ -107,6 +107,7 @@ export class SafetensorsReader {
     return this.tensors.map((t) => t.name);
   }
 
+  /** Whether the file holds a tensor named `name`. */
   has(name: string): boolean {
     return this.#byName.has(name);
   }
