@@ -75,16 +75,24 @@ fn bht_index(b: u32, h: u32, t: u32) -> u32 {
   return (b * params.NH + h) * params.T + t;
 }
 
+// First query row of a forward or dq workgroup. Later query blocks see more keys, so they
+// take the lowest workgroup ids and start first, leaving the short blocks for the tail.
+fn first_row_heavy_first(block: u32, blocks: u32) -> u32 {
+  return (blocks - 1u - block) * ROWS;
+}
+
 // out = softmax(mask(scale * q k^T)) v, one query row per invocation; lse saved per row.
 @compute @workgroup_size(ROWS)
 fn attention_forward(
   @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
   let T = params.T;
   let b = wid.z;
   let h = wid.y;
-  let row = wid.x * ROWS + lid;
+  let row0 = first_row_heavy_first(wid.x, nwg.x);
+  let row = row0 + lid;
   let t = min(row, T - 1u);
 
   var q: array<vec4f, HS4>;
@@ -98,7 +106,7 @@ fn attention_forward(
   var l = 0.0; // running sum of exp(score - m)
 
   // Keys at or past the workgroup's last row are masked for all of its rows.
-  let key_end = min(wid.x * ROWS + ROWS, T);
+  let key_end = min(row0 + ROWS, T);
   for (var k0 = 0u; k0 < key_end; k0 += BLOCK) {
     workgroupBarrier(); // the previous tile is consumed
     for (var e = lid; e < BLOCK * HS4; e += ROWS) {
@@ -156,12 +164,14 @@ fn attention_forward(
 @compute @workgroup_size(ROWS)
 fn attention_backward_dq(
   @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
   let T = params.T;
   let b = wid.z;
   let h = wid.y;
-  let row = wid.x * ROWS + lid;
+  let row0 = first_row_heavy_first(wid.x, nwg.x);
+  let row = row0 + lid;
   let t = min(row, T - 1u);
 
   var q: array<vec4f, HS4>;
@@ -178,7 +188,7 @@ fn attention_backward_dq(
   let lse = lse_dq[bht_index(b, h, t)];
   var dq: array<vec4f, HS4>;
 
-  let key_end = min(wid.x * ROWS + ROWS, T);
+  let key_end = min(row0 + ROWS, T);
   for (var k0 = 0u; k0 < key_end; k0 += BLOCK) {
     workgroupBarrier();
     for (var e = lid; e < BLOCK * HS4; e += ROWS) {
@@ -242,6 +252,7 @@ fn attention_backward_dkdv(
   var dk: array<vec4f, HS4>;
   var dv: array<vec4f, HS4>;
 
+  // Earlier key blocks see more queries and already have the lowest workgroup ids.
   for (var q0 = wid.x * ROWS; q0 < T; q0 += BLOCK) {
     workgroupBarrier();
     for (var e = lid; e < BLOCK * HS4; e += ROWS) {

@@ -68,6 +68,7 @@ function runCpu(s: AttentionShape, qkv: Float32Array, dout: Float32Array) {
 }
 
 const SHAPES: AttentionShape[] = [
+  { B: 3, T: 1, C: 4, NH: 1 }, // one token, one head of 4
   { B: 2, T: 7, C: 12, NH: 3 }, // HS 4, one partial tile
   { B: 2, T: 33, C: 16, NH: 2 }, // HS 8, crosses 16-row tiles
   { B: 1, T: 70, C: 48, NH: 3 }, // HS 16, crosses 64-row workgroups
