@@ -58,8 +58,9 @@ fn embedding_backward_wpe(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgr
   dwpe[i] += sum;
 }
 
-// One workgroup per token group (N groups at most), 64 threads over channels.
-@compute @workgroup_size(64)
+// One workgroup per token group (N groups at most), 256 threads over channels: a frequent token
+// (EOT, ".") has hundreds of positions, so its workgroup does the most sequential work.
+@compute @workgroup_size(256)
 fn embedding_backward_wte(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                           @builtin(local_invocation_index) lid: u32) {
   let N = params.B * params.T;
@@ -71,7 +72,7 @@ fn embedding_backward_wte(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgr
   let token = wte_tokens[index[N + 2u + first]];
   if (token < params.v0 || token >= params.v1) { return; }
   let row = (token - params.v0) * C;
-  for (var c = lid; c < C; c += 64u) {
+  for (var c = lid; c < C; c += 256u) {
     var sum = 0.0;
     for (var k = first; k < last; k++) { sum += dout[index[N + 2u + k] * C + c]; }
     dwte[row + c] += sum;

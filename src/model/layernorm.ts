@@ -87,6 +87,9 @@ export async function createLayerNorm(gpu: Gpu): Promise<LayerNormOp> {
     },
     backward(b, s) {
       const R = Math.ceil(s.N / ROWS);
+      if (R > 65_535) {
+        throw new RangeError(`layernorm: N=${s.N} rows exceed ${65_535 * ROWS} (partial-sum grid)`);
+      }
       const partialSums = createBuffer(gpu, 2 * R * s.C * 4, "layernorm param partials");
       scratch.push(partialSums);
       const channels = Math.ceil(s.C / 64);
