@@ -18,7 +18,8 @@ import { writeAtomic } from "../io/atomic.ts";
 /** One line of metrics.jsonl. */
 export interface MetricsRecord {
   step: number;
-  [field: string]: number | string | boolean | null;
+  /** Other fields; `undefined` ones are left out of the line. */
+  [field: string]: number | string | boolean | null | undefined;
 }
 
 /** Appends records to metrics.jsonl. Only rank 0 should write. */
