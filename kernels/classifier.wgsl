@@ -1,0 +1,128 @@
+// Fused softmax + cross-entropy (+ dlogits) over a chunk of logit rows, and the mean loss.
+// The lm_head products around it are matmuls (src/model/classifier.ts).
+//
+// softmax_xent: one workgroup per row r of the chunk (rows, Vp):
+//   losses[r] = -log softmax(logits[r, 0..V))[target]   (padded columns never enter)
+//   backward: logits[r, c] <- (softmax - onehot(target))[c] * dloss for c < V, 0 for c >= V,
+//   in place (the chunk's logits become its dlogits).
+// Max and sum are reduced in a fixed order (strided per thread, then a tree), so the result
+// is the same on every run. A target >= V gives a NaN loss rather than a silent wrong value.
+
+struct Params {
+  V: u32,
+  Vp: u32, // row stride of logits
+  rows: u32,
+  logits_off: u32,
+  targets_off: u32,
+  losses_off: u32,
+  backward: u32, // 1: write dlogits
+  dloss: f32, // d(mean loss)/d(loss of one row), e.g. 1 / (B * T * grad_accum_steps)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> logits: array<f32>;
+@group(0) @binding(2) var<storage, read_write> losses: array<f32>;
+@group(0) @binding(3) var<storage, read> targets: array<u32>;
+
+const WG = 256u;
+var<workgroup> scratch: array<f32, WG>;
+
+fn reduce_max(t: u32, v: f32) -> f32 {
+  scratch[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s /= 2u) {
+    if (t < s) {
+      scratch[t] = max(scratch[t], scratch[t + s]);
+    }
+    workgroupBarrier();
+  }
+  let result = scratch[0];
+  workgroupBarrier();
+  return result;
+}
+
+fn reduce_sum(t: u32, v: f32) -> f32 {
+  scratch[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s /= 2u) {
+    if (t < s) {
+      scratch[t] += scratch[t + s];
+    }
+    workgroupBarrier();
+  }
+  let result = scratch[0];
+  workgroupBarrier();
+  return result;
+}
+
+@compute @workgroup_size(WG)
+fn softmax_xent(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) t: u32,
+) {
+  let r = wid.x + wid.y * nwg.x;
+  if (r >= p.rows) {
+    return;
+  }
+  let base = p.logits_off + r * p.Vp;
+  var m = -3.0e38;
+  for (var c = t; c < p.V; c += WG) {
+    m = max(m, logits[base + c]);
+  }
+  m = reduce_max(t, m);
+  var s = 0.0;
+  for (var c = t; c < p.V; c += WG) {
+    s += exp(logits[base + c] - m);
+  }
+  s = reduce_sum(t, s);
+  let tgt = targets[p.targets_off + r];
+  if (t == 0u) {
+    var loss = bitcast<f32>(0x7fc00000u); // NaN for an out-of-range target
+    if (tgt < p.V) {
+      loss = log(s) + m - logits[base + tgt];
+    }
+    losses[p.losses_off + r] = loss;
+  }
+  if (p.backward == 0u) {
+    return;
+  }
+  // Every thread has read its own columns only, and thread 0 read the target's logit before
+  // the barrier below, so the in-place writes cannot race with a read.
+  workgroupBarrier();
+  let inv = 1.0 / s;
+  for (var c = t; c < p.Vp; c += WG) {
+    var d = 0.0;
+    if (c < p.V) {
+      d = exp(logits[base + c] - m) * inv;
+      if (c == tgt) {
+        d -= 1.0;
+      }
+      d *= p.dloss;
+    }
+    logits[base + c] = d;
+  }
+}
+
+// mean_loss: out[out_off] = (sum of losses[losses_off .. + n)) / n, one workgroup, fixed order.
+struct MeanParams {
+  n: u32,
+  losses_off: u32,
+  out_off: u32,
+}
+
+@group(0) @binding(0) var<uniform> mp: MeanParams;
+@group(0) @binding(1) var<storage, read_write> mean_out: array<f32>;
+@group(0) @binding(2) var<storage, read> mean_in: array<f32>;
+
+@compute @workgroup_size(WG)
+fn mean_loss(@builtin(local_invocation_index) t: u32) {
+  var s = 0.0;
+  for (var i = t; i < mp.n; i += WG) {
+    s += mean_in[mp.losses_off + i];
+  }
+  s = reduce_sum(t, s);
+  if (t == 0u) {
+    mean_out[mp.out_off] = s / f32(mp.n);
+  }
+}

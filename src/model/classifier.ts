@@ -1,0 +1,212 @@
+/**
+ * GPT-2's classifier, fused like llm.c's: tied lm_head (logits = x @ wte^T), softmax,
+ * cross-entropy and, in the same pass, dlogits, dx and dwte, over chunks of rows so the logits
+ * never exceed one binding (logits for 16 x 1024 tokens would be 3.3 GB).
+ *
+ * Per chunk of R rows, with a scratch (R, Vp) buffer reused by every chunk:
+ *   scratch (R, Vp)  = x[r0:r0+R] (R, C) @ wte (Vp, C)^T         (columns < V only)
+ *   losses[r0:r0+R]  = cross-entropy;  scratch <- dlogits          (kernels/classifier.wgsl)
+ *   dx[r0:r0+R] (R, C) = dlogits @ wte                             (=, or += with accumulateDx)
+ *   dwte (V, C)     += dlogits^T @ x[r0:r0+R]                      (padded rows untouched)
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { asRange, type Binding } from "../gpu/buffer.ts";
+import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
+import { bindWindow, createMatmul, type MatmulOp, type MatmulOptions } from "./matmul.ts";
+import source from "../../kernels/classifier.wgsl" with { type: "text" };
+
+/** Sizes: N rows (B*T), C channels, V real vocabulary, Vp padded vocabulary (wte rows). */
+export interface ClassifierShape {
+  N: number;
+  C: number;
+  V: number;
+  Vp: number;
+}
+
+/** Bindings of {@link ClassifierOp.forward}. */
+export interface ClassifierForwardBindings {
+  /** (N): per-row loss, overwritten. */
+  losses: Binding;
+  /** (N, C): final hidden states (after ln_f). */
+  x: Binding;
+  /** (Vp, C): token embeddings, tied lm_head. */
+  wte: Binding;
+  /** (N) u32: next tokens, each < V. */
+  targets: Binding;
+  /** (R, Vp) work space, R >= 1 rows; see {@link classifierScratchBytes}. Its contents are
+   * overwritten. */
+  scratch: Binding;
+}
+
+/** Bindings of {@link ClassifierOp.forwardBackward}. */
+export interface ClassifierBackwardBindings extends ClassifierForwardBindings {
+  /** (N, C): = d(loss)/dx (+= with `accumulateDx`). */
+  dx: Binding;
+  /** (Vp, C): += d(loss)/dwte on rows < V. */
+  dwte: Binding;
+}
+
+/** Prepared dispatches of the classifier; see {@link createClassifier}. */
+export interface ClassifierOp {
+  /** Training: losses, and dx, dwte with dlogits = (softmax - onehot) * dloss. */
+  forwardBackward(
+    b: ClassifierBackwardBindings,
+    s: ClassifierShape & { dloss: number; accumulateDx?: boolean },
+  ): Dispatch[];
+  /** Evaluation: losses only. */
+  forward(b: ClassifierForwardBindings, s: ClassifierShape): Dispatch[];
+  /** Sampling: logits (rows, Vp) = x[row0 : row0 + rows] @ wte^T, columns < V written. */
+  logits(
+    b: { logits: Binding; x: Binding; wte: Binding },
+    s: { row0: number; rows: number; C: number; V: number; Vp: number },
+  ): Dispatch[];
+  /** out[0] = mean of losses (N), reduced in a fixed order. */
+  meanLoss(b: { out: Binding; losses: Binding }, s: { N: number }): Dispatch;
+  /** Frees the op's own buffers. */
+  destroy(): void;
+}
+
+/**
+ * Bytes of the (R, Vp) scratch: as many rows as fit one binding and `budgetBytes`
+ * (default 256 MiB), at most N, at least one.
+ */
+export function classifierScratchBytes(
+  gpu: Gpu,
+  N: number,
+  Vp: number,
+  budgetBytes = 256 * 2 ** 20,
+): number {
+  const rows = Math.max(
+    1,
+    Math.min(N, Math.floor(Math.min(gpu.maxBinding, budgetBytes) / (Vp * 4))),
+  );
+  return rows * Vp * 4;
+}
+
+/** Compiles the classifier's kernels (the matmuls are shared with {@link createMatmul}). */
+export async function createClassifier(
+  gpu: Gpu,
+  options: MatmulOptions = {},
+): Promise<ClassifierOp> {
+  const matmul: MatmulOp = await createMatmul(gpu, options);
+  const maxBinding = Math.min(options.maxBinding ?? gpu.maxBinding, gpu.maxBinding);
+  const [xent, mean] = await Promise.all([
+    Kernel.create(gpu, {
+      label: "classifier softmax_xent",
+      code: source,
+      entryPoint: "softmax_xent",
+    }),
+    Kernel.create(gpu, { label: "classifier mean_loss", code: source, entryPoint: "mean_loss" }),
+  ]);
+
+  function chunks(
+    b: ClassifierForwardBindings & Partial<ClassifierBackwardBindings>,
+    s: ClassifierShape & { dloss?: number; accumulateDx?: boolean },
+    backward: boolean,
+  ): Dispatch[] {
+    const { N, C, V, Vp } = s;
+    if (!(V >= 1 && V <= Vp)) throw new RangeError(`classifier: V=${V} must be in [1, Vp=${Vp}]`);
+    const R = Math.min(N, Math.floor(Math.min(asRange(b.scratch).size, maxBinding) / (Vp * 4)));
+    if (R < 1) {
+      throw new RangeError(
+        `classifier: scratch of ${asRange(b.scratch).size} bytes holds no row of Vp=${Vp} logits`,
+      );
+    }
+    const out: Dispatch[] = [];
+    for (let r0 = 0; r0 < N; r0 += R) {
+      const rows = Math.min(R, N - r0);
+      out.push(...matmul.gemm({
+        label: "classifier logits",
+        c: b.scratch,
+        a: b.x,
+        b: b.wte,
+        M: rows,
+        N: V,
+        K: C,
+        aLayout: "mk",
+        bLayout: "nk",
+        ldc: Vp,
+        aOffset: r0 * C,
+      }));
+      const logits = bindWindow("classifier: scratch", b.scratch, 0, rows * Vp, gpu);
+      const losses = bindWindow("classifier: losses", b.losses, r0, rows, gpu);
+      const targets = bindWindow("classifier: targets", b.targets, r0, rows, gpu);
+      const params = new ArrayBuffer(32);
+      new Uint32Array(params, 0, 7).set([
+        V,
+        Vp,
+        rows,
+        logits.offset,
+        targets.offset,
+        losses.offset,
+        backward ? 1 : 0,
+      ]);
+      new Float32Array(params, 28, 1)[0] = s.dloss ?? 0;
+      out.push(
+        xent.bind(grid(rows), [logits.range, losses.range, targets.range], new Uint8Array(params)),
+      );
+      if (!backward) continue;
+      out.push(...matmul.gemm({
+        label: "classifier dx",
+        c: b.dx!,
+        a: b.scratch,
+        b: b.wte,
+        M: rows,
+        N: C,
+        K: V,
+        aLayout: "mk",
+        bLayout: "kn",
+        lda: Vp,
+        cOffset: r0 * C,
+        accumulate: s.accumulateDx ?? false,
+      }));
+      out.push(...matmul.gemm({
+        label: "classifier dwte",
+        c: b.dwte!,
+        a: b.scratch,
+        b: b.x,
+        M: V,
+        N: C,
+        K: rows,
+        aLayout: "km",
+        bLayout: "kn",
+        lda: Vp,
+        bOffset: r0 * C,
+        accumulate: true,
+      }));
+    }
+    return out;
+  }
+
+  return {
+    forwardBackward: (b, s) => chunks(b, s, true),
+    forward: (b, s) => chunks(b, s, false),
+    logits(b, s) {
+      return matmul.gemm({
+        label: "classifier logits (sampling)",
+        c: b.logits,
+        a: b.x,
+        b: b.wte,
+        M: s.rows,
+        N: s.V,
+        K: s.C,
+        aLayout: "mk",
+        bLayout: "nk",
+        ldc: s.Vp,
+        aOffset: s.row0 * s.C,
+      });
+    },
+    meanLoss(b, s) {
+      const losses = bindWindow("classifier mean: losses", b.losses, 0, s.N, gpu);
+      const out = bindWindow("classifier mean: out", b.out, 0, 1, gpu);
+      return mean.bind(
+        [1],
+        [out.range, losses.range],
+        new Uint32Array([s.N, losses.offset, out.offset]),
+      );
+    },
+    destroy() {
+      matmul.destroy();
+    },
+  };
+}

@@ -1,0 +1,260 @@
+/**
+ * `deno task bench kernels`: GFLOP/s of the matmul kernels at GPT-2 124M's linear-layer shapes
+ * (forward, dinp, dweight), side by side with a naive one-thread-per-output kernel, and MFU
+ * against the adapter's f32 FMA peak.
+ *
+ *   --batch-size B   --seq-len T   rows N = B*T (default 1 x 128 on a software adapter,
+ *                                  16 x 1024 on a GPU)
+ *   --variant NAME   tile variant (regs | tiled; default per adapter)
+ *   --tiles E:WX,WY,TM,TN,BK       a custom tile configuration, e.g. regs:8,8,4,4,4
+ *   --trials K       timed trials per kernel, the median is printed (default 3)
+ *   --peak-tflops X  f32 peak for MFU when the adapter is not in the table
+ *   --no-naive       skip the naive baseline (slow at GPU sizes on a CPU adapter)
+ *
+ * {@link timeStep} is the hook for the whole forward+backward step: give it a callback that
+ * submits one step, and it prints tokens/s and MFU the same way.
+ */
+import { parseArgs } from "node:util";
+import { type Gpu, requestGpu } from "../../src/gpu/device.ts";
+import { createBuffer } from "../../src/gpu/buffer.ts";
+import { type Dispatch, Kernel, submit } from "../../src/gpu/kernel.ts";
+import {
+  createMatmul,
+  type GemmDesc,
+  MATMUL_VARIANTS,
+  type MatmulTiles,
+} from "../../src/model/matmul.ts";
+
+/** f32 (non-tensor) FMA peak in TFLOP/s, matched against the adapter's name. */
+const PEAK_TFLOPS: [RegExp, number][] = [
+  [/H100.*PCIe/i, 51.2],
+  [/H100|H200|GH200/i, 66.9],
+  [/A100/i, 19.5],
+  [/A10G/i, 31.2],
+  [/L40S/i, 91.6],
+  [/\bL4\b/i, 30.3],
+  [/V100/i, 15.7],
+  [/RTX 4090/i, 82.6],
+  [/RTX 3090/i, 35.6],
+  [/\bT4\b/i, 8.1],
+];
+
+/** GPT-2 124M's linear layers: name, C (inputs), OC (outputs). */
+const SHAPES: [string, number, number][] = [
+  ["qkv", 768, 2304],
+  ["attn proj", 768, 768],
+  ["fc", 768, 3072],
+  ["fc proj", 3072, 768],
+  ["lm_head", 768, 50304],
+];
+
+/** The baseline: one thread per output, a plain loop over K. Not product code. */
+const NAIVE = `
+struct Params { M: u32, N: u32, K: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> c: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+override A_KM: bool = false;
+override B_NK: bool = true;
+@compute @workgroup_size(16, 16)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let m = g.y;
+  let n = g.x;
+  if (m >= p.M || n >= p.N) { return; }
+  var sum = 0.0;
+  for (var k = 0u; k < p.K; k++) {
+    var av: f32;
+    var bv: f32;
+    if (A_KM) { av = a[k * p.M + m]; } else { av = a[m * p.K + k]; }
+    if (B_NK) { bv = b[n * p.K + k]; } else { bv = b[k * p.N + n]; }
+    sum += av * bv;
+  }
+  c[m * p.N + n] = sum;
+}`;
+
+/** Seconds per call of `run` (which submits work): the median of `trials` timed batches. */
+export async function timeGpu(gpu: Gpu, run: () => void, trials = 3): Promise<number> {
+  run();
+  let t0 = performance.now();
+  await gpu.device.queue.onSubmittedWorkDone();
+  const once = (performance.now() - t0) / 1000;
+  // Batches of about 0.5 s so the ~12 ms of onSubmittedWorkDone stays small.
+  const reps = Math.max(1, Math.min(100, Math.round(0.5 / Math.max(once, 1e-4))));
+  const times: number[] = [];
+  for (let t = 0; t < trials; t++) {
+    t0 = performance.now();
+    for (let r = 0; r < reps; r++) run();
+    await gpu.device.queue.onSubmittedWorkDone();
+    times.push((performance.now() - t0) / 1000 / reps);
+  }
+  gpu.throwIfFailed("timing");
+  times.sort((x, y) => x - y);
+  return times[Math.floor(times.length / 2)];
+}
+
+/**
+ * Hook for the whole training step: `step` submits one forward+backward on `tokens` tokens
+ * costing `flops`; prints ms per step, tokens/s and MFU.
+ */
+export async function timeStep(
+  gpu: Gpu,
+  label: string,
+  step: () => void,
+  tokens: number,
+  flops: number,
+  peakTflops?: number,
+): Promise<void> {
+  const s = await timeGpu(gpu, step);
+  const mfu = peakTflops ? ` MFU ${(flops / s / (peakTflops * 1e12) * 100).toFixed(1)}%` : "";
+  console.log(
+    `${label}: ${(s * 1e3).toFixed(1)} ms/step, ${(tokens / s).toFixed(0)} tokens/s, ` +
+      `${(flops / s / 1e9).toFixed(1)} GFLOP/s${mfu}`,
+  );
+}
+
+function parseTiles(spec: string): MatmulTiles {
+  const m = /^(regs|tiled):(\d+),(\d+),(\d+),(\d+),(\d+)$/.exec(spec);
+  if (!m) throw new Error(`--tiles "${spec}": expected ENTRY:WX,WY,TM,TN,BK e.g. regs:8,8,4,4,4`);
+  const [WX, WY, TM, TN, BK] = m.slice(2).map(Number);
+  return { entry: m[1] as MatmulTiles["entry"], WX, WY, TM, TN, BK };
+}
+
+function positive(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!(n > 0)) throw new Error(`--${flag} ${value}: expected a positive number`);
+  return n;
+}
+
+/** Entry point of `deno task bench kernels`. */
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      "batch-size": { type: "string" },
+      "seq-len": { type: "string" },
+      variant: { type: "string" },
+      tiles: { type: "string" },
+      trials: { type: "string" },
+      "peak-tflops": { type: "string" },
+      "no-naive": { type: "boolean" },
+    },
+  });
+  const gpu = await requestGpu();
+  const B = positive("batch-size", values["batch-size"], gpu.isFallback ? 1 : 16);
+  const T = positive("seq-len", values["seq-len"], gpu.isFallback ? 128 : 1024);
+  const trials = positive("trials", values.trials, 3);
+  let tiles: MatmulTiles | undefined;
+  if (values.tiles) tiles = parseTiles(values.tiles);
+  else if (values.variant) {
+    tiles = MATMUL_VARIANTS[values.variant];
+    if (!tiles) {
+      throw new Error(
+        `--variant ${values.variant}: expected one of ${Object.keys(MATMUL_VARIANTS).join(", ")}`,
+      );
+    }
+  }
+  const peak = values["peak-tflops"]
+    ? positive("peak-tflops", values["peak-tflops"], 0)
+    : PEAK_TFLOPS.find(([re]) => re.test(gpu.name))?.[1];
+  const op = await createMatmul(gpu, { tiles });
+  const naive = new Map<string, Kernel>();
+  for (const layout of ["mknk", "mkkn", "kmkn"]) {
+    naive.set(
+      layout,
+      await Kernel.create(gpu, {
+        label: `naive matmul ${layout}`,
+        code: NAIVE,
+        constants: { A_KM: layout.startsWith("km") ? 1 : 0, B_NK: layout.endsWith("nk") ? 1 : 0 },
+      }),
+    );
+  }
+  const N = B * T;
+  console.log(
+    `adapter: ${gpu.name}${gpu.isFallback ? " (software)" : ""}; tiles ${
+      JSON.stringify(op.tiles)
+    }` +
+      `; N = B*T = ${B}*${T}; f32 peak ${peak ? `${peak} TFLOP/s` : "unknown (no MFU)"}`,
+  );
+  const header = ["shape", "product", "M x N x K", "ms", "GFLOP/s", "naive GFLOP/s", "x naive"];
+  if (peak) header.push("MFU");
+  const rows: string[][] = [header];
+  let totalFlops = 0, totalSeconds = 0;
+  for (const [name, C, OC] of SHAPES) {
+    // lm_head runs in the classifier's row chunks: at most 256 MiB (and one binding) of logits.
+    const rowsHere = name === "lm_head"
+      ? Math.min(N, Math.floor(Math.min(gpu.maxBinding, 2 ** 28) / (OC * 4)))
+      : N;
+    const buf = (n: number, label: string) => createBuffer(gpu, n * 4, label);
+    const inp = buf(rowsHere * C, "inp"), weight = buf(OC * C, "weight");
+    const out = buf(rowsHere * OC, "out"), dinp = buf(rowsHere * C, "dinp");
+    const dweight = buf(OC * C, "dweight");
+    const products: [string, Omit<GemmDesc, "aLayout" | "bLayout">, string][] = [
+      ["forward", { c: out, a: inp, b: weight, M: rowsHere, N: OC, K: C }, "mknk"],
+      ["dinp", { c: dinp, a: out, b: weight, M: rowsHere, N: C, K: OC }, "mkkn"],
+      ["dweight", { c: dweight, a: out, b: inp, M: OC, N: C, K: rowsHere }, "kmkn"],
+    ];
+    for (const [product, d, layout] of products) {
+      const desc: GemmDesc = {
+        ...d,
+        aLayout: layout.slice(0, 2) as GemmDesc["aLayout"],
+        bLayout: layout.slice(2) as GemmDesc["bLayout"],
+      };
+      const flops = 2 * d.M * d.N * d.K;
+      const tuned = op.gemm(desc);
+      const seconds = await timeGpu(gpu, () => submit(gpu, tuned), trials);
+      totalFlops += flops;
+      totalSeconds += seconds;
+      let naiveGflops = NaN;
+      const fitsNaive = [d.a, d.b, d.c].every((b) => b.size <= gpu.maxBinding);
+      if (!values["no-naive"] && fitsNaive) {
+        const naiveDispatch = naive.get(layout)!.bind(
+          [Math.ceil(d.N / 16), Math.ceil(d.M / 16)],
+          [d.c, d.a, d.b],
+          new Uint32Array([d.M, d.N, d.K]),
+        );
+        naiveGflops = flops / await timeGpu(gpu, () => submit(gpu, [naiveDispatch]), trials) /
+          1e9;
+        naiveDispatch.destroy();
+      }
+      const gflops = flops / seconds / 1e9;
+      const row = [
+        `${name}${rowsHere < N ? ` (${rowsHere} rows)` : ""}`,
+        product,
+        `${d.M} x ${d.N} x ${d.K}`,
+        (seconds * 1e3).toFixed(2),
+        gflops.toFixed(1),
+        Number.isNaN(naiveGflops) ? "-" : naiveGflops.toFixed(1),
+        Number.isNaN(naiveGflops) ? "-" : (gflops / naiveGflops).toFixed(1),
+      ];
+      if (peak) row.push(`${(gflops / (peak * 1e3) * 100).toFixed(1)}%`);
+      rows.push(row);
+      destroyAll(tuned);
+    }
+    for (const b of [inp, weight, out, dinp, dweight]) b.destroy();
+  }
+  printTable(rows);
+  const overall = totalFlops / totalSeconds / 1e9;
+  console.log(
+    `all products: ${overall.toFixed(1)} GFLOP/s` +
+      (peak ? `, MFU ${(overall / (peak * 1e3) * 100).toFixed(1)}%` : ""),
+  );
+  op.destroy();
+}
+
+function destroyAll(dispatches: Dispatch[]): void {
+  for (const d of dispatches) d.destroy();
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) {
+    console.log(
+      r.map((cell, i) => i < 3 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))
+        .join("  "),
+    );
+  }
+}
+
+if (import.meta.main) await main(Deno.args);

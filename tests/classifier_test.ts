@@ -1,0 +1,127 @@
+/**
+ * Parity of the fused classifier with the CPU reference at V=101, Vp=128, C=24, N=13, with a
+ * scratch of 4 rows (4 chunks, the last one short), for both matmul tile variants and with a
+ * binding limit that splits wte. Tolerances: losses and logits 1e-5 + 1e-5 * |ref|; dx and
+ * dwte 1e-6 + 1e-4 * |ref| (they are sums of 101 or 13 products of size ~dloss = 1/13).
+ */
+import { assertClose, assertEquals, assertThrows } from "./_assert.ts";
+import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
+import { createBuffer, readBuffer, readF32, uploadBuffer } from "../src/gpu/buffer.ts";
+import { type Dispatch, submit } from "../src/gpu/kernel.ts";
+import { MATMUL_VARIANTS } from "../src/model/matmul.ts";
+import { createClassifier } from "../src/model/classifier.ts";
+import { classifierBackward, classifierForward } from "../src/model/reference/classifier.ts";
+import { matmulForward } from "../src/model/reference/matmul.ts";
+
+function random(n: number, seed: number, scale = 1): Float32Array<ArrayBuffer> {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 2 ** 31 - 1) * scale;
+  }
+  return out;
+}
+
+const [N, C, V, Vp] = [13, 24, 101, 128];
+const shape = { N, C, V, Vp };
+const dloss = 1 / N;
+const SMALL = { rtol: 1e-5, atol: 1e-5 };
+const GRAD = { rtol: 1e-4, atol: 1e-6 };
+
+const cases: [string, keyof typeof MATMUL_VARIANTS, number | undefined][] = [
+  ["regs", "regs", undefined],
+  ["tiled", "tiled", undefined],
+  ["regs, wte split over a 4 KiB binding limit", "regs", 4096],
+];
+
+for (const [name, variant, maxBinding] of cases) {
+  Deno.test(`classifier ${name}: losses, dx, dwte, logits and mean match`, async (t) => {
+    const gpu = await requestGpu();
+    const op = await createClassifier(gpu, { tiles: MATMUL_VARIANTS[variant], maxBinding });
+    const read = (b: GPUBuffer) => readF32(gpu, b);
+    const x = random(N * C, 1), wte = random(Vp * C, 2, 0.5);
+    const targets = Uint32Array.from({ length: N }, (_, i) => (i * 37 + 5) % V);
+    targets[3] = V - 1; // the last real column
+    const dwte0 = random(Vp * C, 3, 0.01);
+    const dx0 = random(N * C, 4, 0.01);
+    const g = {
+      x: uploadBuffer(gpu, x, "x"),
+      wte: uploadBuffer(gpu, wte, "wte"),
+      targets: uploadBuffer(gpu, targets, "targets"),
+      losses: createBuffer(gpu, N * 4, "losses"),
+      scratch: createBuffer(gpu, 4 * Vp * 4, "scratch"),
+      dx: uploadBuffer(gpu, dx0, "dx"),
+      dwte: uploadBuffer(gpu, dwte0, "dwte"),
+      logits: createBuffer(gpu, Vp * 4, "logits"),
+      mean: createBuffer(gpu, 4, "mean"),
+    };
+    const run = (d: Dispatch[]) => withErrorScope(gpu, "classifier test", () => submit(gpu, d));
+    const losses = new Float32Array(N), probs = new Float32Array(N * Vp);
+    classifierForward(losses, probs, x, wte, targets, N, C, V, Vp);
+
+    await t.step("forward only: losses", async () => {
+      await run(op.forward(g, shape));
+      assertClose((await read(g.losses)).subarray(0, N), losses, SMALL);
+      assertEquals(Array.from(await read(g.dx)).slice(0, N * C), Array.from(dx0));
+    });
+    await t.step(
+      "forward + backward: losses, dx (=), dwte (+=), padded rows untouched",
+      async () => {
+        await run(op.forwardBackward(g, { ...shape, dloss }));
+        const dx = new Float32Array(N * C), dwte = dwte0.slice();
+        classifierBackward(dx, dwte, probs, x, wte, targets, dloss, N, C, Vp);
+        assertClose((await read(g.losses)).subarray(0, N), losses, SMALL);
+        assertClose((await read(g.dx)).subarray(0, N * C), dx, { ...GRAD, label: "dx" });
+        const gotDwte = (await read(g.dwte)).subarray(0, Vp * C);
+        assertClose(gotDwte, dwte, { ...GRAD, label: "dwte" });
+        assertEquals(Array.from(gotDwte.subarray(V * C)), Array.from(dwte0.subarray(V * C)));
+        // The scratch holds the last chunk's dlogits: row N-1 alone, padded columns exactly 0.
+        const dlogits = (await read(g.scratch)).subarray(0, Vp);
+        const want = Array.from(
+          probs.subarray((N - 1) * Vp, N * Vp),
+          (p, v) => v < V ? (p - (v === targets[N - 1] ? 1 : 0)) * dloss : 0,
+        );
+        assertClose(dlogits, want, { ...GRAD, label: "dlogits" });
+        assertEquals(Array.from(dlogits.subarray(V)), new Array(Vp - V).fill(0));
+      },
+    );
+    await t.step("the same inputs give bit-identical gradients", async () => {
+      const before = new Uint8Array(await readBuffer(gpu, g.dx));
+      await run(op.forwardBackward(g, { ...shape, dloss }));
+      assertEquals(new Uint8Array(await readBuffer(gpu, g.dx)), before);
+    });
+    await t.step("logits of the last row for sampling", async () => {
+      await run(op.logits(g, { row0: N - 1, rows: 1, C, V, Vp }));
+      const want = new Float32Array(Vp);
+      matmulForward(want, x.subarray((N - 1) * C), wte, null, 1, C, Vp);
+      assertClose((await read(g.logits)).subarray(0, V), want.subarray(0, V), SMALL);
+    });
+    await t.step("mean loss", async () => {
+      await run([op.meanLoss({ out: g.mean, losses: g.losses }, { N })]);
+      const want = losses.reduce((a, b) => a + b, 0) / N;
+      assertClose((await read(g.mean)).subarray(0, 1), [want], SMALL);
+    });
+    for (const b of Object.values(g)) b.destroy();
+    op.destroy();
+  });
+}
+
+Deno.test("classifier: a scratch smaller than one row is a clear error", async () => {
+  const gpu = await requestGpu();
+  const op = await createClassifier(gpu);
+  const b = createBuffer(gpu, 256, "tiny");
+  assertThrows(
+    () =>
+      op.forward({ losses: b, x: b, wte: b, targets: b, scratch: b }, {
+        N: 2,
+        C: 4,
+        V: 101,
+        Vp: 128,
+      }),
+    RangeError,
+    "scratch",
+  );
+  b.destroy();
+  op.destroy();
+});
