@@ -5,12 +5,14 @@
  *   prepare     prepare throughput at 1 and 2 workers
  *   kernels     matmul GFLOP/s at GPT-2 shapes, forward+backward step time and MFU
  *   allreduce   ring all-reduce bus bandwidth vs raw Unix-socket throughput
+ *   checkpoint  save and load time of a full GPT-2 124M checkpoint
  */
 const BENCHES: Record<string, string[]> = {
   tokenizer: ["./bench/tokenizer.ts", "./bench/prepare.ts"],
   prepare: ["./bench/prepare.ts"],
   kernels: ["./bench/kernels.ts"],
   allreduce: ["./bench/allreduce.ts"],
+  checkpoint: ["./bench/checkpoint.ts"],
 };
 
 /** Each bench module exports `main(args)`. */
