@@ -1,7 +1,8 @@
 // LayerNorm over rows of C channels (eps 1e-5), forward and backward.
 //
-// Row kernels run one 128-thread workgroup per row on a 2-D grid (N may exceed 65,535) and
+// Row kernels run one WG-thread workgroup per row on a 2-D grid (N may exceed 65,535) and
 // reduce in workgroup memory with a fixed tree, so results are bit-identical run to run.
+// WG (a power of two) is 128 on GPUs; software adapters, where barriers are costly, use 32.
 // Parameter gradients are summed over rows without atomics: layernorm_param_partials sums
 // blocks of ROWS rows per channel into partials (R = ceil(N / ROWS) blocks), then
 // layernorm_param_reduce adds the R partials of each channel in order into dweight and dbias.
@@ -9,7 +10,7 @@
 struct Params { N: u32, C: u32, R: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 
-const WG = 128u;
+override WG: u32 = 128u;
 const ROWS = 32u;
 const EPS = 1e-5;
 

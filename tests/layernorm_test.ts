@@ -18,9 +18,9 @@ function values(n: number, seed: number, offset = 0): Float32Array<ArrayBuffer> 
   });
 }
 
-async function runLayerNorm(N: number, C: number, withBias: boolean) {
+async function runLayerNorm(N: number, C: number, withBias: boolean, rowThreads?: number) {
   const gpu = await requestGpu();
-  const op = await createLayerNorm(gpu);
+  const op = await createLayerNorm(gpu, { rowThreads });
   const x = values(N * C, 1, 3), w = values(C, 2, 1), bias = values(C, 3);
   const dy = values(N * C, 4), dx0 = values(N * C, 5), dw0 = values(C, 6), db0 = values(C, 7);
   const buf = {
@@ -76,11 +76,21 @@ async function runLayerNorm(N: number, C: number, withBias: boolean) {
   return { got, want };
 }
 
+// rowThreads: the adapter's default (32 here), the GPU default 128, and 1 (no tree).
 for (
-  const [N, C, withBias] of [[2 * 5, 13, true], [2 * 5, 13, false], [70, 200, true]] as const
+  const [N, C, withBias, rowThreads] of [
+    [2 * 5, 13, true, undefined],
+    [2 * 5, 13, false, undefined],
+    [70, 200, true, undefined],
+    [70, 200, false, 128],
+    [7, 33, true, 1],
+  ] as const
 ) {
-  Deno.test(`layernorm: N=${N} C=${C} ${withBias ? "with" : "without"} bias`, async () => {
-    const { got, want } = await runLayerNorm(N, C, withBias);
+  const name = `N=${N} C=${C} ${withBias ? "with" : "without"} bias, rowThreads ${
+    rowThreads ?? "default"
+  }`;
+  Deno.test(`layernorm: ${name}`, async () => {
+    const { got, want } = await runLayerNorm(N, C, withBias, rowThreads);
     const fwd = { rtol: 1e-5, atol: 1e-6 }, bwd = { rtol: 1e-4, atol: 1e-5 };
     assertClose(got.out, want.out, { rtol: 1e-5, atol: 1e-5, label: "out" });
     assertClose(got.mean, want.mean, { ...fwd, label: "mean" });
