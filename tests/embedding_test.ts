@@ -45,22 +45,36 @@ async function check(
   embeddingForward(out, tokens, wte, wpe, B, T, C);
   embeddingBackward(dwte, dwpe, dy, tokens, B, T, C);
   assertEquals((await readF32(gpu, buf.out)).slice(0, N * C), out);
+  const got = {
+    dwte: (await readF32(gpu, buf.dwte)).slice(0, V * C),
+    dwpe: (await readF32(gpu, buf.dwpe)).slice(0, maxT * C),
+  };
   const tol = { rtol: 1e-5, atol: 1e-6 };
-  assertClose((await readF32(gpu, buf.dwte)).slice(0, V * C), dwte, { ...tol, label: "dwte" });
-  assertClose((await readF32(gpu, buf.dwpe)).slice(0, maxT * C), dwpe, { ...tol, label: "dwpe" });
+  assertClose(got.dwte, dwte, { ...tol, label: "dwte" });
+  assertClose(got.dwpe, dwpe, { ...tol, label: "dwpe" });
   for (const b of Object.values(buf)) b.destroy();
   for (const d of dispatches) d.destroy();
-  return dispatches.length;
+  return { dispatches: dispatches.length, got };
 }
 
-Deno.test("embedding: B=2 T=5 C=13 V=37 with repeated tokens", async () => {
-  await check(2, 5, 13, 37, [5, 36, 5, 0, 7, 7, 7, 36, 1, 5]);
+Deno.test("embedding: B=2 T=5 C=13 V=37 with repeated tokens, bit-identical repeats", async () => {
+  const tokens = [5, 36, 5, 0, 7, 7, 7, 36, 1, 5];
+  const first = await check(2, 5, 13, 37, tokens);
+  const second = await check(2, 5, 13, 37, tokens);
+  assertEquals(second.got, first.got);
 });
 
 Deno.test("embedding: wte bound in three row ranges (small fake max binding)", async () => {
   // 64 rows of 13 floats per binding: ranges [0,64), [64,128), [128,150).
-  const count = await check(2, 5, 13, 150, [149, 3, 64, 63, 3, 128, 149, 64, 0, 127], 64 * 13 * 4);
-  assertEquals(count, 3 + 1 + 3); // forward per range, dwpe, dwte per range
+  const { dispatches } = await check(
+    2,
+    5,
+    13,
+    150,
+    [149, 3, 64, 63, 3, 128, 149, 64, 0, 127],
+    64 * 13 * 4,
+  );
+  assertEquals(dispatches, 3 + 1 + 3); // forward per range, dwpe, dwte per range
 });
 
 Deno.test("embedding: token index groups positions by token in position order", () => {
