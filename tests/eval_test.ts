@@ -1,0 +1,176 @@
+/**
+ * `deno task eval` and the GPU model against the held-out float64 numpy GPT-2
+ * (tests/reference/gpt2_numpy.py, Hugging Face semantics, written independently):
+ * a random HF-layout model with biases and odd sizes (V=101, C=24, HS=12) and random shards.
+ *
+ * Tolerances: eval loss rtol 1e-4 (f32 GPU vs f64 numpy); per-step training losses over
+ * 3 AdamW steps rtol 1e-4.
+ */
+import { assert, assertClose, assertEquals } from "./_assert.ts";
+import { join } from "node:path";
+import { requestGpu } from "../src/gpu/device.ts";
+import { DataLoader } from "../src/data/loader.ts";
+import { listSplit } from "../src/data/splits.ts";
+import { GPT2 } from "../src/model/gpt2.ts";
+import { loadHf } from "../src/model/hf.ts";
+
+const SCRIPT = new URL("./reference/gpt2_numpy.py", import.meta.url).pathname;
+const EVAL_TASK = new URL("../tasks/eval.ts", import.meta.url).pathname;
+
+async function run(
+  cmd: string,
+  args: string[],
+): Promise<{ code: number; out: string; err: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(cmd, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const dec = new TextDecoder();
+  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
+}
+
+async function python(args: string[]): Promise<string> {
+  const { code, out, err } = await run("python3", [SCRIPT, ...args]);
+  if (code !== 0) throw new Error(`gpt2_numpy.py ${args.join(" ")} failed (${code}):\n${err}`);
+  return out;
+}
+
+const hasNumpy = await run("python3", ["-c", "import numpy"]).then(
+  (r) => r.code === 0,
+  () => false,
+);
+if (!hasNumpy) {
+  console.error(
+    "\n*** eval_test: SKIPPED: python3 with numpy is not available; the held-out numpy GPT-2 " +
+      "reference cannot run ***\n",
+  );
+}
+
+/** A random HF model (tanh or erf GELU) and random train/val shards, in a temp dir. */
+async function fixture(
+  activation: "gelu_new" | "gelu",
+): Promise<{ dir: string; model: string; data: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "repgpt_eval_" });
+  const model = join(dir, "model"), data = join(dir, "data");
+  await python(["make-model", model, "--activation", activation, "--seed", "3"]);
+  await python(["make-data", data, "--tokens", "2048", "--seed", "4"]);
+  return { dir, model, data };
+}
+
+for (const activation of ["gelu_new", "gelu"] as const) {
+  Deno.test({
+    name: `eval: deno task eval matches the numpy GPT-2 (${activation})`,
+    ignore: !hasNumpy,
+    async fn() {
+      const { dir, model, data } = await fixture(activation);
+      try {
+        const flags = [
+          "--model",
+          model,
+          "--data",
+          data,
+          "--batch-size",
+          "2",
+          "--seq-len",
+          "16",
+          "--eval-steps",
+          "3",
+        ];
+        const want = JSON.parse(await python(["eval", ...flags])).val_loss;
+        const { code, out, err } = await run(Deno.execPath(), [
+          "run",
+          "-A",
+          EVAL_TASK,
+          "--init-from",
+          model,
+          ...flags.slice(2),
+        ]);
+        assertEquals(code, 0, err);
+        const lines = out.trim().split("\n");
+        const got = JSON.parse(lines[lines.length - 1]).val_loss;
+        assertClose([got], [want], { rtol: 1e-4, atol: 0, label: "val_loss" });
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "eval: 3 AdamW steps of the GPU model match the numpy GPT-2's losses",
+  ignore: !hasNumpy,
+  async fn() {
+    const { dir, model, data } = await fixture("gelu_new");
+    try {
+      const B = 2, T = 16, steps = 3;
+      const hyper = {
+        lr: 1e-3,
+        weightDecay: 0.1,
+        gradClip: 1.0,
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+      };
+      const want = JSON.parse(
+        await python([
+          "train",
+          "--model",
+          model,
+          "--data",
+          data,
+          "--batch-size",
+          `${B}`,
+          "--seq-len",
+          `${T}`,
+          "--train-steps",
+          `${steps}`,
+          "--lr",
+          `${hyper.lr}`,
+          "--weight-decay",
+          `${hyper.weightDecay}`,
+          "--grad-clip",
+          `${hyper.gradClip}`,
+        ]),
+      );
+      const { config, params } = await loadHf(model);
+      const gpu = await requestGpu();
+      const gpt = await GPT2.create(gpu, config, { B, T });
+      using loader = new DataLoader(listSplit(data, "train"), { B, T, vocab: config.vocabSize });
+      try {
+        gpt.upload("params", params);
+        gpt.setOptimizer(hyper);
+        const losses: number[] = [], norms: number[] = [];
+        for (let t = 1; t <= steps; t++) {
+          const batch = loader.next();
+          gpt.zeroGrads();
+          gpt.uploadBatch(batch.inputs, batch.targets);
+          gpt.step();
+          gpt.optimizerStep(t, hyper.lr);
+          losses.push(await gpt.readLoss());
+          norms.push(await gpt.readGradNorm());
+        }
+        assertClose(losses, want.losses, { rtol: 1e-4, atol: 0, label: "train losses" });
+        assertClose(norms, want.grad_norms, { rtol: 1e-3, atol: 0, label: "grad norms" });
+        assert(losses[2] !== losses[0], "the weights changed");
+      } finally {
+        gpt.destroy();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("eval: flags are checked with clear errors", async () => {
+  const help = await run(Deno.execPath(), ["run", "-A", EVAL_TASK, "--help"]);
+  assertEquals(help.code, 0);
+  assert(help.out.includes("--init-from"), help.out);
+  const missing = await run(Deno.execPath(), ["run", "-A", EVAL_TASK, "--data", "x"]);
+  assertEquals(missing.code, 2);
+  assert(missing.err.includes("--init-from is required"), missing.err);
+  const bad = await run(Deno.execPath(), ["run", "-A", EVAL_TASK, "--batch-size", "zero"]);
+  assertEquals(bad.code, 2);
+  assert(bad.err.includes("--batch-size"), bad.err);
+});
