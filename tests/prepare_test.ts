@@ -11,7 +11,7 @@ import { wordnetDocuments } from "../src/data/wordnet.ts";
 const EOT = 50256;
 
 /** Mixed input folder; returns the documents in the order prepare must read them. */
-async function writeInputs(dir: string): Promise<string[]> {
+function writeInputs(dir: string): string[] {
   const words = "the quick brown fox jumps over the lazy dog, naïve café ünïcödé 🙂 ".split(" ");
   const text = (i: number, n: number) =>
     Array.from({ length: n }, (_, k) => words[(i * 7 + k) % words.length]).join(" ");
@@ -73,7 +73,7 @@ Deno.test("prepare: txt + jsonl + parquet folder, same bytes at 1 and 2 workers,
   const root = await Deno.makeTempDir();
   const input = join(root, "in");
   Deno.mkdirSync(input);
-  const docs = await writeInputs(input);
+  const docs = writeInputs(input);
   const expected = expectedShards(docs, 5, 40_000);
   for (const workers of [1, 2]) {
     const out = join(root, `out${workers}`);
