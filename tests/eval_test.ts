@@ -13,6 +13,7 @@ import { DataLoader } from "../src/data/loader.ts";
 import { listSplit } from "../src/data/splits.ts";
 import { GPT2 } from "../src/model/gpt2.ts";
 import { loadHf } from "../src/model/hf.ts";
+import { saveCheckpoint } from "../src/train/checkpoint.ts";
 
 const SCRIPT = new URL("./reference/gpt2_numpy.py", import.meta.url).pathname;
 const EVAL_TASK = new URL("../tasks/eval.ts", import.meta.url).pathname;
@@ -79,18 +80,30 @@ for (const activation of ["gelu_new", "gelu"] as const) {
           "3",
         ];
         const want = JSON.parse(await python(["eval", ...flags])).val_loss;
-        const { code, out, err } = await run(Deno.execPath(), [
-          "run",
-          "-A",
-          EVAL_TASK,
-          "--init-from",
-          model,
-          ...flags.slice(2),
-        ]);
-        assertEquals(code, 0, err);
-        const lines = out.trim().split("\n");
-        const got = JSON.parse(lines[lines.length - 1]).val_loss;
-        assertClose([got], [want], { rtol: 1e-4, atol: 0, label: "val_loss" });
+        // The same weights as a Hugging Face dir and as one of our checkpoints.
+        const { config, layout, params } = await loadHf(model);
+        const checkpoints = join(dir, "checkpoints");
+        await saveCheckpoint(checkpoints, {
+          step: 1,
+          layout: layout.tensors,
+          params,
+          config: {},
+          modelConfig: config,
+        });
+        for (const initFrom of [model, checkpoints]) {
+          const { code, out, err } = await run(Deno.execPath(), [
+            "run",
+            "-A",
+            EVAL_TASK,
+            "--init-from",
+            initFrom,
+            ...flags.slice(2),
+          ]);
+          assertEquals(code, 0, err);
+          const lines = out.trim().split("\n");
+          const got = JSON.parse(lines[lines.length - 1]).val_loss;
+          assertClose([got], [want], { rtol: 1e-4, atol: 0, label: `val_loss of ${initFrom}` });
+        }
       } finally {
         await Deno.remove(dir, { recursive: true });
       }

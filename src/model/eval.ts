@@ -9,14 +9,18 @@ import { formatHelp, parseFlags, UsageError } from "../cli/flags.ts";
 import { requestGpu } from "../gpu/device.ts";
 import { EvalLoader } from "../data/loader.ts";
 import { listSplit } from "../data/splits.ts";
+import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
+import { type GPT2Config, validateConfig } from "./config.ts";
 import { type LoadedModel, loadHf } from "./hf.ts";
 import { GPT2 } from "./gpt2.ts";
+import { paramLayout } from "./params.ts";
 
 /** `deno task eval` flags. */
 export const EVAL_FLAGS = {
   "init-from": {
     type: "string",
-    help: "model to evaluate: a Hugging Face dir (config.json + model.safetensors)",
+    help: "model: a Hugging Face dir (config.json + model.safetensors), a checkpoint file, " +
+      "or a dir of checkpoints (the latest is used)",
   },
   data: { type: "string", help: "data dir with val shards (NAME_val_NNNNNN.bin or val.bin)" },
   "batch-size": { type: "integer", min: 1, default: 8, help: "sequences per batch" },
@@ -41,16 +45,45 @@ export async function evaluate(model: GPT2, loader: EvalLoader): Promise<number>
   return sum / loader.count;
 }
 
-/** Load weights for `--init-from`: a Hugging Face directory. */
-export async function loadModelWeights(path: string): Promise<LoadedModel> {
-  let isDir = false;
+/**
+ * Load weights for `--init-from`: a Hugging Face directory (has config.json), one of our
+ * checkpoint files (src/train/checkpoint.ts), or a directory of them (the latest).
+ */
+export async function loadWeights(path: string): Promise<LoadedModel> {
+  let stat: Deno.FileInfo;
   try {
-    isDir = (await Deno.stat(path)).isDirectory;
+    stat = await Deno.stat(path);
   } catch (e) {
     throw new Error(`--init-from ${path}: ${(e as Error).message}`);
   }
-  if (!isDir) throw new Error(`--init-from ${path}: expected a directory with config.json`);
-  return await loadHf(path);
+  let file = path;
+  if (stat.isDirectory) {
+    if (await exists(`${path}/config.json`)) return await loadHf(path);
+    const latest = latestCheckpoint(path);
+    if (!latest) {
+      throw new Error(
+        `--init-from ${path}: neither a Hugging Face dir (no config.json) nor a dir of ` +
+          "checkpoints (no step_*.safetensors)",
+      );
+    }
+    file = latest;
+  }
+  using checkpoint = await loadCheckpoint(file);
+  const config = checkpoint.modelConfig as GPT2Config;
+  validateConfig(config, `${file}: model_config`);
+  const layout = paramLayout(config);
+  const params = new Float32Array(layout.totalFloats);
+  await checkpoint.readInto(layout.tensors, { params });
+  return { config, layout, params };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Entry point of `deno task eval` and of the compiled binary's `eval` command. */
@@ -63,7 +96,7 @@ export async function evalMain(args: string[]): Promise<void> {
   const initFrom = values["init-from"], data = values.data;
   if (!initFrom) throw new UsageError("--init-from is required");
   if (!data) throw new UsageError("--data is required");
-  const { config, params } = await loadModelWeights(initFrom);
+  const { config, params } = await loadWeights(initFrom);
   const B = values["batch-size"], T = values["seq-len"] ?? config.maxSeqLen;
   if (T > config.maxSeqLen) {
     throw new UsageError(`--seq-len: ${T} is above the model's context ${config.maxSeqLen}`);
