@@ -31,7 +31,9 @@ export interface LoaderOptions {
 
 /** One micro-batch: inputs and targets, each (B,T) row-major. */
 export interface Batch {
+  /** Tokens window[0, B*T), (B,T). */
   inputs: Uint32Array;
+  /** Next tokens window[1, B*T+1), (B,T). */
   targets: Uint32Array;
 }
 
@@ -40,7 +42,9 @@ export interface Batch {
  * starts at token `position` of shard `shard` (index into the sorted shard list).
  */
 export interface LoaderState {
+  /** Index of the current shard in the sorted list. */
   shard: number;
+  /** Token index in that shard where the next stride starts (rank r adds r*B*T). */
   position: number;
 }
 
@@ -72,11 +76,17 @@ function toBatch(window: Uint32Array): Batch {
 
 /** The sequential train-split loader. */
 export class DataLoader implements Disposable {
+  /** The train shards, validated, in read order. */
   readonly shards: readonly ShardInfo[];
+  /** Batch size. */
   readonly B: number;
+  /** Sequence length. */
   readonly T: number;
+  /** This process's rank. */
   readonly rank: number;
+  /** Number of ranks. */
   readonly worldSize: number;
+  /** Tokens must be below this. */
   readonly vocab: number;
   #shard = 0;
   #position = 0;
@@ -158,6 +168,7 @@ export class DataLoader implements Disposable {
     this.#reader = null;
   }
 
+  /** Same as close(), for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -165,9 +176,13 @@ export class DataLoader implements Disposable {
 
 /** Eval batches: the first `steps` batches of the val split, optionally shared among ranks. */
 export class EvalLoader implements Disposable {
+  /** Batch size. */
   readonly B: number;
+  /** Sequence length. */
   readonly T: number;
+  /** This process's rank. */
   readonly rank: number;
+  /** Number of ranks sharing the eval batches. */
   readonly worldSize: number;
   /** Total eval batches over all ranks. */
   readonly steps: number;
@@ -175,6 +190,7 @@ export class EvalLoader implements Disposable {
   /** starts[f] = index of file f's first token in the concatenated stream. */
   #starts: number[];
 
+  /** Open the val `files`; throws when they hold fewer than steps*B*T+1 tokens. */
   constructor(files: readonly string[], options: LoaderOptions & { steps: number }) {
     const g = geometry(options);
     this.B = g.B;
@@ -243,6 +259,7 @@ export class EvalLoader implements Disposable {
     for (const r of this.#readers) r.close();
   }
 
+  /** Same as close(), for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }
