@@ -8,6 +8,7 @@
  *   loop                all-reduces 64K floats forever, printing "iter <k>" (fault tests)
  *   fail <rank>         like loop, but <rank> exits with code 3 after its 3rd iteration
  *   mismatch            rank r all-reduces 10 + r floats: a programming error to report
+ *   no-close            one all-reduce, then ends without close(): the process must still exit
  *
  * Also exports the test data and the ring's exact summation order, for the tests to check bits.
  */
@@ -89,12 +90,15 @@ if (import.meta.main) {
       await comm.allReduceMean(data);
       console.log(`iter ${k}`);
     }
+  } else if (mode === "no-close") {
+    await comm.allReduceMean(new Float32Array(4));
+    console.log("done without close");
   } else if (mode === "mismatch") {
     await comm.allReduceSum(new Float32Array(10 + comm.rank));
   } else {
     throw new Error(`unknown mode "${mode}"`);
   }
-  await comm.close();
+  if (mode !== "no-close") await comm.close();
 }
 
 /** Root of the repository, where the rank programs run. */

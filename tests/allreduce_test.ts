@@ -115,3 +115,12 @@ Deno.test("allreduce: ranks calling collectives of different lengths get a clear
     text.slice(0, 600),
   );
 });
+
+Deno.test("allreduce: an idle communicator does not keep the process alive", async () => {
+  const child = rankCommand(["--nproc", "2", "no-close"]).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  const res = await child.output();
+  clearTimeout(timer);
+  assertEquals(res.code, 0, plain(res.stderr));
+  assert(plain(res.stdout).includes("[rank 1] done without close"));
+});

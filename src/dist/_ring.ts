@@ -233,7 +233,8 @@ export class Ring {
     }
   }
 
-  async #recvInto(buf: Uint8Array): Promise<void> {
+  /** Fills `buf` from prev; `arrived(bytes)` runs after each read with the bytes filled so far. */
+  async #recvInto(buf: Uint8Array, arrived?: (filled: number) => void): Promise<void> {
     this.#recvWaiting = true;
     try {
       for (let at = 0; at < buf.length;) {
@@ -241,6 +242,7 @@ export class Ring {
         if (n === null) throw new Deno.errors.UnexpectedEof();
         at += n;
         this.#lastRecv = Date.now();
+        arrived?.(at);
       }
     } catch (e) {
       throw this.#peerError(e, this.prev);
@@ -249,14 +251,21 @@ export class Ring {
     }
   }
 
-  /** dst += what prev sends, staged and added one chunk at a time. */
+  /**
+   * dst += what prev sends, staged one chunk at a time. Floats are added as each read brings
+   * them, in small steps between reads, so the sender finds room in the socket meanwhile.
+   */
   async #recvAdd(dst: Float32Array): Promise<void> {
     const chunkFloats = this.opts.chunkBytes >> 2;
     const staged = new Float32Array(this.#staging.buffer, 0, chunkFloats);
     for (let at = 0; at < dst.length; at += chunkFloats) {
       const n = Math.min(chunkFloats, dst.length - at);
-      await this.#recvInto(this.#staging.subarray(0, 4 * n));
-      for (let i = 0; i < n; i++) dst[at + i] = staged[i] + dst[at + i];
+      let added = 0;
+      await this.#recvInto(this.#staging.subarray(0, 4 * n), (filled) => {
+        const upto = filled >> 2;
+        for (let i = added; i < upto; i++) dst[at + i] = staged[i] + dst[at + i];
+        added = upto;
+      });
     }
   }
 

@@ -3,7 +3,7 @@
  * on the GPU. Requests are served one at a time in arrival order (every rank issues the same
  * sequence); data arrives as Float32Arrays on SharedArrayBuffers and is reduced in place.
  */
-/// <reference lib="deno.worker" />
+import { parentPort } from "node:worker_threads";
 import { type ReduceOp, Ring, type RingOptions } from "./_ring.ts";
 
 /** Main thread to worker. `data` views a SharedArrayBuffer. */
@@ -56,8 +56,7 @@ function connected(): Ring {
   return ring;
 }
 
-self.onmessage = (e: MessageEvent<RingRequest>) => {
-  const req = e.data;
+parentPort!.on("message", (req: RingRequest) => {
   queue = queue.then(async () => {
     const reply: RingReply = { id: req.id };
     try {
@@ -65,6 +64,6 @@ self.onmessage = (e: MessageEvent<RingRequest>) => {
     } catch (err) {
       reply.error = err instanceof Error ? err.message : String(err);
     }
-    self.postMessage(reply);
+    parentPort!.postMessage(reply);
   });
-};
+});

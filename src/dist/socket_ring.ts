@@ -1,9 +1,10 @@
 /**
  * Main-thread side of the Unix-socket ring: hands requests to the Worker (_ring_worker.ts) that
- * owns the sockets and resolves each call when its reply comes back.
+ * owns the sockets and resolves each call when its reply comes back. A node:worker_threads
+ * Worker, because it can be unref'd: an idle communicator does not keep the process alive.
  */
+import { Worker } from "node:worker_threads";
 import type { Communicator } from "./communicator.ts";
-import type { ReduceOp } from "./_ring.ts";
 import type { RingReply, RingRequest } from "./_ring_worker.ts";
 
 /** What {@link SocketCommunicator.create} needs. */
@@ -19,10 +20,6 @@ export interface SocketRingConfig {
 }
 
 type Pending = { resolve: () => void; reject: (e: Error) => void };
-type Body =
-  | { type: "allReduce"; op: ReduceOp }
-  | { type: "broadcast"; root: number }
-  | { type: "close" };
 
 /** Ring all-reduce over Unix sockets between the ranks of one host. */
 export class SocketCommunicator implements Communicator {
@@ -37,20 +34,22 @@ export class SocketCommunicator implements Communicator {
     readonly worldSize: number,
     readonly localRank: number,
   ) {
-    this.#worker = new Worker(new URL("./_ring_worker.ts", import.meta.url), { type: "module" });
-    this.#worker.onmessage = (e: MessageEvent<RingReply>) => {
-      const p = this.#pending.get(e.data.id);
-      this.#pending.delete(e.data.id);
-      if (e.data.error === undefined) return p?.resolve();
-      this.#broken ??= new Error(e.data.error);
-      p?.reject(new Error(e.data.error));
-    };
-    this.#worker.onerror = (e: ErrorEvent) => {
-      e.preventDefault();
+    this.#worker = new Worker(new URL("./_ring_worker.ts", import.meta.url));
+    this.#worker.unref();
+    this.#worker.on("message", (reply: RingReply) => {
+      const p = this.#pending.get(reply.id);
+      this.#settled(reply.id);
+      if (reply.error === undefined) return p?.resolve();
+      this.#broken ??= new Error(reply.error);
+      p?.reject(new Error(reply.error));
+    });
+    this.#worker.on("error", (e: Error) => {
       this.#broken ??= new Error(`rank ${rank}: all-reduce worker crashed: ${e.message}`);
-      for (const p of this.#pending.values()) p.reject(this.#broken);
-      this.#pending.clear();
-    };
+      for (const [id, p] of this.#pending) {
+        this.#settled(id);
+        p.reject(this.#broken);
+      }
+    });
   }
 
   /** Starts the Worker and connects the ring; rejects if the neighbours don't show up in time. */
@@ -78,15 +77,15 @@ export class SocketCommunicator implements Communicator {
   }
 
   allReduceSum(data: Float32Array): Promise<void> {
-    return this.#onShared(data, { type: "allReduce", op: "sum" });
+    return this.#onShared(data, (d) => ({ type: "allReduce", id: 0, data: d, op: "sum" }));
   }
 
   allReduceMean(data: Float32Array): Promise<void> {
-    return this.#onShared(data, { type: "allReduce", op: "mean" });
+    return this.#onShared(data, (d) => ({ type: "allReduce", id: 0, data: d, op: "mean" }));
   }
 
   broadcast(data: Float32Array, root = 0): Promise<void> {
-    return this.#onShared(data, { type: "broadcast", root });
+    return this.#onShared(data, (d) => ({ type: "broadcast", id: 0, data: d, root }));
   }
 
   /** A sum over W floats: each ring step carries data, so no rank passes before all arrive. */
@@ -98,18 +97,16 @@ export class SocketCommunicator implements Communicator {
     try {
       if (!this.#broken) await this.#request({ type: "close", id: 0 });
     } finally {
-      this.#worker.terminate();
+      await this.#worker.terminate();
     }
   }
 
   /** Runs a collective on `data`, through a shared copy when `data` is not shared already. */
-  async #onShared(data: Float32Array, body: Exclude<Body, { type: "close" }>): Promise<void> {
-    if (data.buffer instanceof SharedArrayBuffer) {
-      return await this.#request({ ...body, id: 0, data } as RingRequest);
-    }
+  async #onShared(data: Float32Array, request: (d: Float32Array) => RingRequest): Promise<void> {
+    if (data.buffer instanceof SharedArrayBuffer) return await this.#request(request(data));
     const shared = new Float32Array(new SharedArrayBuffer(data.byteLength));
     shared.set(data);
-    await this.#request({ ...body, id: 0, data: shared } as RingRequest);
+    await this.#request(request(shared));
     data.set(shared);
   }
 
@@ -117,8 +114,13 @@ export class SocketCommunicator implements Communicator {
     if (this.#broken) return Promise.reject(this.#broken);
     req.id = ++this.#nextId;
     return new Promise((resolve, reject) => {
+      if (this.#pending.size === 0) this.#worker.ref(); // a reply is due: stay alive for it
       this.#pending.set(req.id, { resolve, reject });
       this.#worker.postMessage(req);
     });
+  }
+
+  #settled(id: number): void {
+    if (this.#pending.delete(id) && this.#pending.size === 0) this.#worker.unref();
   }
 }
