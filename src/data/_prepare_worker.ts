@@ -5,7 +5,7 @@
  * (EOT included); both buffers are transferred, not copied. On failure: `{ seq, error }`.
  */
 /// <reference lib="deno.worker" />
-import { Tokenizer } from "./_tokenizer_seam.ts";
+import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { type Job, jobDocuments } from "./inputs.ts";
 
 /** A Worker's answer for one job. */
