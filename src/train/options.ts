@@ -79,7 +79,11 @@ export const TRAIN_FLAGS = {
     min: 0,
     help: "the GPU's f32 peak for MFU (default from a table)",
   },
-  nproc: { type: "integer", min: 1, default: 1, help: "rank processes to start on this machine" },
+  nproc: {
+    type: "integer",
+    min: 1,
+    help: "rank processes to start on this machine (default 1; SM_NUM_GPUS on SageMaker)",
+  },
   dist: {
     type: "string",
     default: "socket",

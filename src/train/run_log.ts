@@ -1,0 +1,72 @@
+/**
+ * Where a training run reports, on rank 0 only: the console line, `OUT/metrics.jsonl` and
+ * TensorBoard event files in `OUT/tensorboard` with the seed's tags (`Loss/train`, `Loss/eval`,
+ * `learning_rate`) plus `grad_norm` and `tokens_per_s`.
+ */
+import { join } from "node:path";
+import { formatEvalLine, formatStepLine } from "../log/console.ts";
+import { MetricsWriter } from "../log/metrics.ts";
+import { TensorBoardWriter } from "../log/tensorboard.ts";
+
+/** One optimizer step's numbers. `step` counts updates done, 1-based. */
+export interface StepStats {
+  step: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  ms: number;
+  tokensPerS: number;
+  /** Fraction of the adapter's f32 peak, when known. */
+  mfu?: number;
+}
+
+/** Console + metrics.jsonl + TensorBoard for one run. */
+export class RunLog {
+  private constructor(
+    readonly maxSteps: number,
+    readonly metrics: MetricsWriter,
+    readonly tensorboard: TensorBoardWriter,
+  ) {}
+
+  /**
+   * Open the run's outputs in `out`. With `resumeStep`, metrics after that step are dropped
+   * and TensorBoard is told to purge them, so a resumed run's curves continue seamlessly.
+   */
+  static async open(out: string, maxSteps: number, resumeStep: number | null): Promise<RunLog> {
+    const metrics = await MetricsWriter.open(join(out, "metrics.jsonl"), { resumeStep });
+    const tensorboard = TensorBoardWriter.create(join(out, "tensorboard"), {
+      purgeStep: resumeStep === null ? undefined : resumeStep + 1,
+    });
+    return new RunLog(maxSteps, metrics, tensorboard);
+  }
+
+  step(s: StepStats): void {
+    console.log(formatStepLine({ ...s, maxSteps: this.maxSteps }));
+    this.metrics.write({
+      step: s.step,
+      train_loss: s.loss,
+      lr: s.lr,
+      grad_norm: s.gradNorm,
+      ms: s.ms,
+      tokens_per_s: s.tokensPerS,
+      mfu: s.mfu,
+    });
+    this.tensorboard.scalars(s.step, {
+      "Loss/train": s.loss,
+      learning_rate: s.lr,
+      grad_norm: s.gradNorm,
+      tokens_per_s: s.tokensPerS,
+    });
+  }
+
+  eval(step: number, valLoss: number, batches: number, seconds: number): void {
+    console.log(formatEvalLine({ step, maxSteps: this.maxSteps, valLoss, batches, seconds }));
+    this.metrics.write({ step, val_loss: valLoss });
+    this.tensorboard.scalars(step, { "Loss/eval": valLoss });
+  }
+
+  close(): void {
+    this.metrics.close();
+    this.tensorboard.close();
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * `deno task train`: the main job. One process per rank; rank 0 logs and checkpoints.
+ *
+ * The loop, top to bottom (nanoGPT's train.py shape):
+ *   eval at the start and every `evalInterval` updates;
+ *   each step: zero grads, `gradAccum` micro-steps (upload batch, forward+backward),
+ *   all-reduce the gradients across ranks, clip + AdamW at the scheduled lr;
+ *   every `logInterval` steps read the loss and grad norm back (the only waits on the GPU);
+ *   checkpoint every `checkpointInterval` updates and at the end; then sample.
+ */
+import { join } from "node:path";
+import { formatHelp, parseFlags } from "../cli/flags.ts";
+import { requestGpu } from "../gpu/device.ts";
+import { GPT2 } from "../model/gpt2.ts";
+import { evaluate } from "../model/eval.ts";
+import { DataLoader, EvalLoader } from "../data/loader.ts";
+import { listSplit } from "../data/splits.ts";
+import { learningRate } from "../optim/schedule.ts";
+import { type Communicator, createCommunicator } from "../dist/communicator.ts";
+import { launch, launchPlan } from "../dist/launcher.ts";
+import { latestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { resolveTrainConfig, TRAIN_FLAGS, type TrainConfig, type TrainFlags } from "./options.ts";
+import { ensureData } from "./data_source.ts";
+import { loadStart } from "./model_source.ts";
+import { RunLog } from "./run_log.ts";
+import { Rng } from "./rng.ts";
+import { peakTflops, trainingFlopsPerToken } from "./mfu.ts";
+import { sampleText } from "./sample.ts";
+
+const USAGE = "deno task train [flags]   (compiled: repgpt train [flags])";
+
+/** Entry point of `deno task train` and `repgpt train`. */
+export async function trainMain(args: string[]): Promise<void> {
+  const { values, help } = parseFlags(args, TRAIN_FLAGS);
+  if (help) {
+    console.log(formatHelp(USAGE, TRAIN_FLAGS));
+    return;
+  }
+  const plan = launchPlan(values.nproc);
+  if (plan) {
+    const code = await launch({ ...plan, args });
+    if (code !== 0) Deno.exit(code);
+    return;
+  }
+  const comm = await createCommunicator({ dist: values.dist as "socket" | "mpi" });
+  try {
+    await train(values, comm);
+  } finally {
+    await comm.close();
+  }
+}
+
+/** Run one rank of a training job. */
+export async function train(flags: TrainFlags, comm: Communicator): Promise<void> {
+  const rank0 = comm.rank === 0;
+  const say = (line: string) => rank0 && console.log(line);
+  const gpu = await requestGpu({ log: true });
+  const config = resolveTrainConfig(flags, {
+    softwareAdapter: gpu.isFallback,
+    worldSize: comm.worldSize,
+  });
+  say(recipeLine(config, gpu.isFallback, flags.model === undefined));
+
+  const data = await ensureData(config.data, comm);
+  const checkpoints = join(config.out, "checkpoints");
+  const resumeFrom = flags.resume ? latestCheckpoint(checkpoints) : null;
+  if (flags.resume && !resumeFrom) say(`no checkpoint in ${checkpoints}: starting from scratch`);
+  const start = await loadStart(config, resumeFrom);
+  const { B, T } = { B: config.batchSize, T: config.seqLen };
+  const model = await GPT2.create(gpu, start.modelConfig, {
+    B,
+    T,
+    gradAccumSteps: config.gradAccum,
+  });
+  model.upload("params", start.params);
+  if (start.m && start.v) {
+    model.upload("m", start.m);
+    model.upload("v", start.v);
+  }
+  model.setOptimizer({
+    beta1: config.beta1,
+    beta2: config.beta2,
+    eps: config.eps,
+    weightDecay: config.weightDecay,
+    gradClip: config.gradClip,
+  });
+  const geometry = { B, T, rank: comm.rank, worldSize: comm.worldSize };
+  using loader = new DataLoader(listSplit(data, "train"), {
+    ...geometry,
+    vocab: start.modelConfig.vocabSize,
+  });
+  if (start.loaderState) loader.restore(start.loaderState);
+  using evalLoader = config.evalInterval > 0
+    ? new EvalLoader(listSplit(data, "val"), { ...geometry, steps: config.evalSteps })
+    : null;
+  const rng = start.rngState ? Rng.fromState(start.rngState) : new Rng(config.seed);
+  const log = rank0 ? await RunLog.open(config.out, config.maxSteps, start.step) : null;
+
+  const tokensPerStep = B * T * config.gradAccum * comm.worldSize;
+  const peak = config.peakTflops ?? peakTflops(gpu.name);
+  const flopsPerStep = trainingFlopsPerToken(start.modelConfig, T) * tokensPerStep;
+  say(
+    `model ${config.model}: ${start.layoutFloats.toLocaleString("en-US")} parameters | ` +
+      `${tokensPerStep.toLocaleString("en-US")} tokens/step = ${B} x ${T} x ${config.gradAccum} ` +
+      `accum x ${comm.worldSize} ranks | steps ${start.step}..${config.maxSteps}`,
+  );
+
+  /** Mean val loss over ranks; every rank must call it. */
+  const runEval = async (step: number) => {
+    if (!evalLoader) return;
+    const t0 = performance.now();
+    const loss = await meanOverRanks(comm, await evaluate(model, evalLoader));
+    log?.eval(step, loss, config.evalSteps, (performance.now() - t0) / 1000);
+  };
+  const save = async (step: number) => {
+    if (rank0) {
+      await saveCheckpoint(checkpoints, {
+        step,
+        layout: model.layout.tensors,
+        params: () => model.download("params"),
+        m: () => model.download("m"),
+        v: () => model.download("v"),
+        config,
+        modelConfig: start.modelConfig,
+        loaderState: loader.state(),
+        rngState: rng.state(),
+      });
+    }
+    await comm.barrier();
+  };
+
+  if (start.step === 0) await runEval(0);
+  let lastLog = { time: performance.now(), step: start.step };
+  for (let step = start.step; step < config.maxSteps; step++) {
+    model.zeroGrads();
+    for (let micro = 0; micro < config.gradAccum; micro++) {
+      const batch = loader.next();
+      model.uploadBatch(batch.inputs, batch.targets);
+      model.step();
+    }
+    if (comm.worldSize > 1) {
+      const grads = await model.download("grads");
+      await comm.allReduceMean(grads);
+      model.upload("grads", grads);
+    }
+    const lr = learningRate(step, {
+      maxLr: config.lr,
+      minLr: config.minLr,
+      warmupSteps: config.warmupSteps,
+      maxSteps: config.maxSteps,
+    });
+    model.optimizerStep(step + 1, lr);
+
+    const done = step + 1;
+    const checkpointDue = done === config.maxSteps ||
+      (config.checkpointInterval > 0 && done % config.checkpointInterval === 0);
+    if (done % config.logInterval === 0 || checkpointDue) {
+      const loss = await meanOverRanks(comm, await model.readLoss());
+      const gradNorm = await model.readGradNorm();
+      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+        const last = latestCheckpoint(checkpoints);
+        throw new Error(
+          `step ${done}: the loss is ${loss} (grad norm ${gradNorm}); stopping. ` +
+            (last ? `The last good checkpoint is ${last}.` : "No checkpoint was written."),
+        );
+      }
+      const now = performance.now();
+      const ms = (now - lastLog.time) / (done - lastLog.step);
+      lastLog = { time: now, step: done };
+      log?.step({
+        step: done,
+        loss,
+        lr,
+        gradNorm,
+        ms,
+        tokensPerS: tokensPerStep / (ms / 1000),
+        mfu: peak ? flopsPerStep / (ms / 1000) / (peak * 1e12) : undefined,
+      });
+    }
+    if (config.evalInterval > 0 && done % config.evalInterval === 0) await runEval(done);
+    if (checkpointDue) await save(done);
+  }
+  log?.close();
+
+  if (rank0 && config.sampleTokens > 0) {
+    console.log(`sample (${config.sampleTokens} tokens, temperature 1.0, top-k 40):`);
+    await sampleText(model, {
+      prompt: "",
+      tokens: config.sampleTokens,
+      temperature: 1,
+      topK: 40,
+      rng,
+      write: (text) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
+    });
+    console.log();
+  }
+  model.destroy();
+}
+
+/** The mean of a scalar over ranks (identity on one rank). */
+async function meanOverRanks(comm: Communicator, value: number): Promise<number> {
+  if (comm.worldSize === 1) return value;
+  const x = new Float32Array([value]);
+  await comm.allReduceMean(x);
+  return x[0];
+}
+
+function recipeLine(config: TrainConfig, software: boolean, auto: boolean): string {
+  const why = auto
+    ? (software
+      ? "software adapter, so the small cpu recipe (pass --model gpt2 for the 124M recipe)"
+      : "GPU adapter, so the seed recipe (GPT-2 124M)")
+    : `--model ${config.model}`;
+  return `recipe: ${config.recipe} (${why})`;
+}
