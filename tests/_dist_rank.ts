@@ -9,6 +9,8 @@
  *   fail <rank>         like loop, but <rank> exits with code 3 after its 3rd iteration
  *   mismatch            rank r all-reduces 10 + r floats: a programming error to report
  *   no-close            one all-reduce, then ends without close(): the process must still exit
+ *   busy-main           rank 0 starts an all-reduce, then blocks its main thread for 3 s (as
+ *                       a GPU wait does); every rank prints "finished at <ms>" when done
  *
  * Also exports the test data and the ring's exact summation order, for the tests to check bits.
  */
@@ -90,6 +92,15 @@ if (import.meta.main) {
       await comm.allReduceMean(data);
       console.log(`iter ${k}`);
     }
+  } else if (mode === "busy-main") {
+    const pending = comm.allReduceSum(sharedFloat32(1 << 16));
+    if (comm.rank === 0) {
+      const until = Date.now() + 3000;
+      while (Date.now() < until) { /* the main thread is stuck, the Worker is not */ }
+      console.log(`main thread free at ${Date.now()}`);
+    }
+    await pending;
+    console.log(`finished at ${Date.now()}`);
   } else if (mode === "no-close") {
     await comm.allReduceMean(new Float32Array(4));
     console.log("done without close");

@@ -124,3 +124,12 @@ Deno.test("allreduce: an idle communicator does not keep the process alive", asy
   assertEquals(res.code, 0, plain(res.stderr));
   assert(plain(res.stdout).includes("[rank 1] done without close"));
 });
+
+Deno.test("allreduce: completes while a rank's main thread is blocked (it runs in a Worker)", async () => {
+  const res = await rankCommand(["--nproc", "2", "busy-main"]).output();
+  const out = plain(res.stdout);
+  assertEquals(res.code, 0, plain(res.stderr));
+  const freed = Number(out.match(/^main thread free at (\d+)$/m)?.[1]);
+  const rank1Done = Number(out.match(/^\[rank 1\] finished at (\d+)$/m)?.[1]);
+  assert(rank1Done < freed, `rank 1 waited for rank 0's main thread:\n${out}`);
+});
