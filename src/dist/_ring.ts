@@ -9,7 +9,8 @@
  * mean) on exactly one rank, whose bytes the all-gather copies everywhere: every rank ends with
  * bit-identical results.
  *
- * Every collective starts with a 16-byte header, checked against our own, so ranks that call
+ * Every collective starts with a 20-byte header (magic, sequence number, op, root, length),
+ * checked against our own, so ranks that call
  * different collectives get an error instead of garbage. A watchdog turns a peer that stops
  * sending (or reading) for `timeoutMs` into an error naming it; EOF or reset names the peer too.
  */
@@ -17,6 +18,7 @@ import { socketPath } from "./socket_dir.ts";
 
 const MAGIC = 0x54504752; // "RGPT"
 const OP_SUM = 1, OP_MEAN = 2, OP_BROADCAST = 3;
+const OP_NAMES = ["", "all-reduce sum", "all-reduce mean", "broadcast"];
 
 /** Options of a {@link Ring}. */
 export interface RingOptions {
@@ -105,7 +107,7 @@ export class Ring {
 
   /** In-place sum or mean of `data` over all ranks; every rank passes the same length. */
   async allReduce(data: Float32Array, op: ReduceOp): Promise<void> {
-    await this.#collective(op === "sum" ? OP_SUM : OP_MEAN, data.length, async () => {
+    await this.#collective(op === "sum" ? OP_SUM : OP_MEAN, 0, data.length, async () => {
       const W = this.worldSize, r = this.rank;
       const seg = (s: number) => segment(data, s, W);
       for (let k = 0; k < W - 1; k++) {
@@ -130,7 +132,7 @@ export class Ring {
     if (!(root >= 0 && root < this.worldSize)) {
       throw new Error(`broadcast root ${root} is not a rank of ${this.worldSize}`);
     }
-    await this.#collective(OP_BROADCAST + 4 * root, data.length, async () => {
+    await this.#collective(OP_BROADCAST, root, data.length, async () => {
       const all = bytes(data);
       if (this.rank === root) return await this.#send(all);
       const forward = this.next !== root;
@@ -153,26 +155,31 @@ export class Ring {
   }
 
   /** Runs one collective: header exchange, body, under the watchdog; a failure breaks the ring. */
-  async #collective(op: number, count: number, body: () => Promise<void>): Promise<void> {
+  async #collective(
+    op: number,
+    root: number,
+    count: number,
+    body: () => Promise<void>,
+  ): Promise<void> {
     if (this.#failure) throw this.#failure;
     const seq = this.#seq++;
     const limit = seq === 0 ? this.opts.firstTimeoutMs : this.opts.timeoutMs;
     this.#lastRecv = this.#lastSend = Date.now();
     const watchdog = setInterval(() => this.#checkProgress(limit), Math.min(1000, limit / 4));
     try {
-      const mine = new Uint32Array([MAGIC, seq, op, count]);
-      const theirs = new Uint32Array(4);
+      const mine = new Uint32Array([MAGIC, seq, op, root, count]);
+      const theirs = new Uint32Array(mine.length);
       await Promise.all([
         this.#send(new Uint8Array(mine.buffer)),
         this.#recvInto(new Uint8Array(theirs.buffer)),
       ]);
-      if (theirs[0] !== MAGIC || theirs.some((v, i) => v !== mine[i])) {
+      if (theirs.some((v, i) => v !== mine[i])) {
         throw new Error(
           `rank ${this.prev} is in collective ${describe(theirs)} but rank ${this.rank} is in ` +
             `${describe(mine)}: ranks must call the same collectives in the same order`,
         );
       }
-      if (this.worldSize > 1) await body();
+      await body();
     } catch (e) {
       throw this.#fail(this.#failure ?? (e instanceof Error ? e : new Error(String(e))));
     } finally {
@@ -304,13 +311,11 @@ export function scale(a: Float32Array, factor: number): void {
   for (let i = 0; i < a.length; i++) a[i] *= factor;
 }
 
+/** "#seq (op of count floats)" from a header. */
 function describe(h: Uint32Array): string {
-  const op = h[2] === OP_SUM
-    ? "all-reduce sum"
-    : h[2] === OP_MEAN
-    ? "all-reduce mean"
-    : `broadcast from rank ${(h[2] - OP_BROADCAST) / 4}`;
-  return `#${h[1]} (${op} of ${h[3]} floats)`;
+  const [, seq, op, root, count] = h;
+  const from = op === OP_BROADCAST ? ` from rank ${root}` : "";
+  return `#${seq} (${OP_NAMES[op] ?? `op ${op}`}${from} of ${count} floats)`;
 }
 
 async function dialNext(
