@@ -106,7 +106,7 @@ Deno.test("prepare: txt + jsonl + parquet folder, same bytes at 1 and 2 workers,
   await Deno.remove(root, { recursive: true });
 });
 
-Deno.test("prepare: a rerun with bigger shards removes the stale shards of the same name", async () => {
+Deno.test("prepare: a rerun removes stale shards of the same name and dead runs' temp files", async () => {
   const root = await Deno.makeTempDir();
   Deno.writeTextFileSync(join(root, "a.txt"), "one two three four five six seven eight nine ten");
   Deno.writeTextFileSync(join(root, "b.txt"), "a");
@@ -114,9 +114,14 @@ Deno.test("prepare: a rerun with bigger shards removes the stale shards of the s
   const base = { inputs: [root + "/a.txt", root + "/b.txt"], out, name: "s", valDocs: 1 };
   await prepare({ ...base, shardTokens: 1, workers: 1, progress: false });
   assertEquals(listSplit(out, "train").length, 2); // EOT, "a"
+  // What a prepare killed mid-shard leaves: a temporary file, never a shard name.
+  const killed = join(out, "s_train_000003.bin.tmp-999999");
+  Deno.writeFileSync(killed, new Uint8Array(1024));
+  assertEquals(listSplit(out, "train").length, 2);
   const again = await prepare({ ...base, shardTokens: 100, workers: 1, progress: false });
   assertEquals(again.removed, [join(out, "s_train_000002.bin")]);
   assertEquals(listSplit(out, "train"), [join(out, "s_train_000001.bin")]);
+  assertEquals([...Deno.readDirSync(out)].length, 2, "the dead run's temporary file is removed");
   await Deno.remove(root, { recursive: true });
 });
 

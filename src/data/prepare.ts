@@ -9,6 +9,7 @@
  */
 import { basename } from "node:path";
 import { formatHelp, parseFlags, UsageError } from "../cli/flags.ts";
+import { removeStaleTemps } from "../io/atomic.ts";
 import { formatCount, formatDuration, Progress } from "../log/progress.ts";
 import { expandInputs, fileJobs, type Job, textJobs } from "./inputs.ts";
 import { MAX_SHARD_TOKENS } from "./shard.ts";
@@ -105,6 +106,8 @@ export async function prepareMain(args: string[]): Promise<PrepareSummary | null
 /** Tokenize the inputs into shards in `out`. */
 export async function prepare(options: PrepareOptions): Promise<PrepareSummary> {
   const { jobs, inputBytes } = await openInputs(options.inputs);
+  await Deno.mkdir(options.out, { recursive: true });
+  await removeStaleTemps(options.out); // left by a prepare that was killed
   const started = performance.now();
   const writer = new ShardSetWriter(options.out, options.name, options);
   const pool = new TokenizePool(options.workers);

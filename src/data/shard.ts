@@ -54,7 +54,8 @@ export interface ShardInfo {
 
 /**
  * Read and check a shard's header against its size. An llm.c file is one whose first word is
- * the magic; anything else is taken as headerless uint16 tokens.
+ * the magic; anything else is taken as headerless uint16 tokens. (A headerless GPT-2 file cannot
+ * start with the magic's bytes: its first token would be 0xD5C8 = 54728 >= 50257.)
  */
 export function shardInfo(path: string): ShardInfo {
   let size: number;

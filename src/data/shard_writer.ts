@@ -10,7 +10,7 @@
  * interrupted run never leaves a truncated file under a shard name.
  */
 import { join } from "node:path";
-import { removeStaleTemps, syncDir, tempPathFor, writeAll } from "../io/atomic.ts";
+import { syncDir, tempPathFor, writeAll } from "../io/atomic.ts";
 import { MAX_SHARD_TOKENS, SHARD_HEADER_BYTES, shardHeader } from "./shard.ts";
 
 /** What a finished {@link ShardSetWriter} wrote. */
@@ -147,7 +147,6 @@ export class ShardSetWriter {
       await Deno.remove(shard.tmp).catch(() => {});
     }
     this.#val = this.#train = null;
-    await removeStaleTemps(this.dir).catch(() => {});
   }
 
   async #open(name: string): Promise<OpenShard> {
