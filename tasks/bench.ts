@@ -7,29 +7,29 @@
  *   allreduce   ring all-reduce bus bandwidth vs raw Unix-socket throughput
  *   checkpoint  save and load time of a full GPT-2 124M checkpoint
  */
-const BENCHES: Record<string, string[]> = {
-  tokenizer: ["./bench/tokenizer.ts", "./bench/prepare.ts"],
-  prepare: ["./bench/prepare.ts"],
-  kernels: ["./bench/kernels.ts"],
-  allreduce: ["./bench/allreduce.ts"],
-  checkpoint: ["./bench/checkpoint.ts"],
+import { runMain, UsageError } from "../src/cli/flags.ts";
+
+/** Each bench module exports `main(args)`. Literal imports, so `deno compile` embeds them. */
+type Bench = () => Promise<{ main(args: string[]): Promise<void> }>;
+const BENCHES: Record<string, Bench[]> = {
+  tokenizer: [() => import("./bench/tokenizer.ts"), () => import("./bench/prepare.ts")],
+  prepare: [() => import("./bench/prepare.ts")],
+  kernels: [() => import("./bench/kernels.ts")],
+  allreduce: [() => import("./bench/allreduce.ts")],
+  checkpoint: [() => import("./bench/checkpoint.ts")],
 };
 
-/** Each bench module exports `main(args)`. */
-interface BenchModule {
-  main(args: string[]): Promise<void>;
+/** Run the benchmark named by `args[0]` with the remaining flags. */
+export async function benchMain(args: string[]): Promise<void> {
+  const [name, ...rest] = args;
+  const benches = BENCHES[name];
+  if (!benches) {
+    throw new UsageError(
+      `${name ? `unknown benchmark "${name}"; ` : ""}usage: deno task bench <` +
+        `${Object.keys(BENCHES).join("|")}> [flags]`,
+    );
+  }
+  for (const load of benches) await (await load()).main(rest);
 }
 
-if (import.meta.main) {
-  const [name, ...args] = Deno.args;
-  const modules = BENCHES[name];
-  if (!modules) {
-    console.error(`usage: deno task bench <${Object.keys(BENCHES).join("|")}> [flags]`);
-    if (name) console.error(`unknown benchmark "${name}"`);
-    Deno.exit(2);
-  }
-  for (const path of modules) {
-    const bench: BenchModule = await import(path);
-    await bench.main(args);
-  }
-}
+if (import.meta.main) await runMain(() => benchMain(Deno.args));

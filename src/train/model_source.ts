@@ -6,7 +6,7 @@
 import { type GPT2Config, presetConfig, validateConfig } from "../model/config.ts";
 import { paramLayout } from "../model/params.ts";
 import { initParams } from "../model/init.ts";
-import { loadModelWeights } from "../model/eval.ts";
+import { loadWeights } from "../model/eval.ts";
 import type { LoaderState } from "../data/loader.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
 import type { RngState } from "./rng.ts";
@@ -43,7 +43,7 @@ export async function loadStart(config: TrainConfig, resumeFrom: string | null):
 }
 
 async function fromWeights(path: string): Promise<RunStart> {
-  const { config, layout, params } = await loadModelWeights(path);
+  const { config, layout, params } = await loadWeights(path);
   return { step: 0, modelConfig: config, params, layoutFloats: layout.totalFloats };
 }
 

@@ -6,7 +6,7 @@
 import { formatHelp, parseFlags } from "../cli/flags.ts";
 import { requestGpu } from "../gpu/device.ts";
 import { GPT2 } from "../model/gpt2.ts";
-import { loadModelWeights } from "../model/eval.ts";
+import { loadWeights } from "../model/eval.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { Rng } from "./rng.ts";
 
@@ -102,7 +102,7 @@ export async function sampleMain(args: string[]): Promise<void> {
     if (!help) throw new Error("--from is required");
     return;
   }
-  const { config, params } = await loadModelWeights(values.from);
+  const { config, params } = await loadWeights(values.from);
   const gpu = await requestGpu();
   const tok = await Tokenizer.gpt2();
   const T = Math.min(config.maxSeqLen, tok.encode(values.prompt).length + 1 + values.tokens);

@@ -1,0 +1,68 @@
+/**
+ * The `repgpt` entry point and `deno task compile`, exercised as real processes. Here
+ * `deno compile` cannot download its denort runtime; the test checks that everything before
+ * that download (module graph, npm packages, embedded WGSL/WASM, workers) succeeds.
+ */
+import { assert, assertEquals } from "./_assert.ts";
+import { compileArgs } from "../tasks/compile.ts";
+
+const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
+
+async function run(args: string[], cwd?: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("cli: every command answers --help with its flags", async () => {
+  const top = await run(["run", "-A", MAIN, "--help"]);
+  assertEquals(top.code, 0);
+  for (
+    const [command, flag] of [
+      ["train", "--total-batch-tokens"],
+      ["prepare", "--shard-tokens"],
+      ["eval", "--eval-steps"],
+      ["sample", "--top-k"],
+    ]
+  ) {
+    assert(top.stdout.includes(command), `usage lists ${command}`);
+    const r = await run(["run", "-A", MAIN, command, "--help"]);
+    assertEquals(r.code, 0, `${command} --help: ${r.stderr}`);
+    assert(r.stdout.includes(flag), `${command} --help lists ${flag}:\n${r.stdout}`);
+  }
+});
+
+Deno.test("cli: unknown commands and flags are usage errors (exit 2)", async () => {
+  const r = await run(["run", "-A", MAIN, "trian"]);
+  assertEquals(r.code, 2);
+  assert(r.stderr.includes('unknown command "trian"'), r.stderr);
+  const f = await run(["run", "-A", MAIN, "train", "--max-step", "3"]);
+  assertEquals(f.code, 2);
+  assert(f.stderr.includes("--max-step"), f.stderr);
+});
+
+Deno.test("cli: deno compile builds the whole graph (denort download is the only gap)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const root = new URL("..", import.meta.url).pathname;
+    const r = await run(compileArgs(`${dir}/repgpt`), root);
+    const log = r.stdout + r.stderr;
+    if (r.code === 0) {
+      const help = await new Deno.Command(`${dir}/repgpt`, { args: ["--help"] }).output();
+      assertEquals(help.code, 0);
+    } else {
+      assert(
+        /Download\s+https:\/\/dl\.deno\.land\/.*denort/.test(log),
+        `compile failed early:\n${log}`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
