@@ -42,6 +42,11 @@ Deno.test("flags: bad input names the flag and the reason", () => {
   );
   assertThrows(() => parseFlags(["--lrr", "1"], SPEC), UsageError, "--lrr");
   assertThrows(() => parseFlags(["stray"], SPEC), UsageError, "stray");
+  assertThrows(
+    () => parseFlags(["--lr", "-3"], SPEC),
+    UsageError,
+    "Option '--lr' argument is ambiguous",
+  );
 });
 
 Deno.test("flags: help lists every flag with its default", () => {

@@ -50,7 +50,8 @@ export function parseFlags<S extends FlagSpecs>(
   try {
     parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: positionals });
   } catch (e) {
-    throw new UsageError((e as Error).message.replace(/\. To specify.*$/s, ""));
+    // Node's messages can span lines ("argument is ambiguous.\nDid you forget ..."): keep one.
+    throw new UsageError((e as Error).message.split("\n")[0].replace(/\. To specify.*$/, ""));
   }
   const values: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(specs)) {

@@ -20,7 +20,7 @@ import { type Communicator, createCommunicator } from "../dist/communicator.ts";
 import { launch, launchPlan } from "../dist/launcher.ts";
 import { latestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { resolveTrainConfig, TRAIN_FLAGS, type TrainConfig, type TrainFlags } from "./options.ts";
-import { ensureData } from "./data_source.ts";
+import { ensureData, evalStepsThatFit } from "./data_source.ts";
 import { loadStart } from "./model_source.ts";
 import { RunLog } from "./run_log.ts";
 import { Rng } from "./rng.ts";
@@ -91,7 +91,10 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
   });
   if (start.loaderState) loader.restore(start.loaderState);
   using evalLoader = config.evalInterval > 0
-    ? new EvalLoader(listSplit(data, "val"), { ...geometry, steps: config.evalSteps })
+    ? new EvalLoader(listSplit(data, "val"), {
+      ...geometry,
+      steps: evalStepsThatFit(data, B * T, config.evalSteps),
+    })
     : null;
   const rng = start.rngState ? Rng.fromState(start.rngState) : new Rng(config.seed);
   const log = rank0 ? await RunLog.open(config.out, config.maxSteps, start.step) : null;
@@ -110,7 +113,7 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
     if (!evalLoader) return;
     const t0 = performance.now();
     const loss = await meanOverRanks(comm, await evaluate(model, evalLoader));
-    log?.eval(step, loss, config.evalSteps, (performance.now() - t0) / 1000);
+    log?.eval(step, loss, evalLoader.steps, (performance.now() - t0) / 1000);
   };
   const save = async (step: number) => {
     if (rank0) {
