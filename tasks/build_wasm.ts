@@ -79,6 +79,7 @@ export async function buildTokenizerWasm(): Promise<Uint8Array> {
   if (error || !binary) {
     throw new Error(`AssemblyScript build of kernels/wasm failed: ${error?.message}\n${stderr}`);
   }
+  if (stderr.toString()) throw new Error(`AssemblyScript warnings in kernels/wasm:\n${stderr}`);
   return binary;
 }
 

@@ -214,6 +214,28 @@ Deno.test("tokenizer: real text matches tiktoken and round-trips", () => {
   }
 });
 
+Deno.test("tokenizer: long pieces (heap merge) match tiktoken", () => {
+  // Pieces over 128 bytes merge through a heap instead of tiktoken's quadratic scan; the
+  // merges and their order must be the same. Small alphabets make many equal-rank pairs.
+  const random = rng(99);
+  const alphabets = [
+    "ab",
+    "acgt",
+    "abcdefghijklmnopqrstuvwxyz",
+    "的一是不了人我在有他这",
+    "0123456789",
+    "=+/-*",
+  ];
+  for (let i = 0; i < 60; i++) {
+    const alphabet = Array.from(alphabets[i % alphabets.length]);
+    const length = 100 + Math.floor(random() * 3000);
+    let s = "";
+    for (let k = 0; k < length; k++) s += alphabet[Math.floor(random() * alphabet.length)];
+    assertMatchesTiktoken(s, `long piece ${i} (${alphabet.join("")}, ${length})`);
+    assertMatchesTiktoken(" " + s + " x", `long piece ${i} with spaces`);
+  }
+});
+
 Deno.test("tokenizer: more distinct words than the cache holds", () => {
   // 200k distinct 5-letter words overflow the word cache (2^17 pieces): it is dropped and
   // refilled mid-text, and the ids must not change.

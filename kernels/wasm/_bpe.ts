@@ -1,10 +1,15 @@
 // deno-lint-ignore-file verbatim-module-syntax -- AssemblyScript has no `import type`
 // Byte-pair merging of one piece, tiktoken's way: start from one token per byte and, while
 // some adjacent pair merges, merge the pair of lowest rank (leftmost among equals).
-// Quadratic in the piece length, like tiktoken; pieces are words, so short.
+// Quadratic in the piece length, like tiktoken: fine for words; longer pieces go to
+// _bpe_long.ts.
 
 import { Ctx, NO_MERGE, reallocate } from "./_context";
 import { pairValue } from "./_pair_table";
+import { bytePairMergeLong } from "./_bpe_long";
+
+/** Pieces longer than this (bytes) merge with the heap of _bpe_long.ts. */
+const LONG_PIECE: usize = 128;
 
 /** Grows the scratch to hold a piece of n bytes. */
 function reserveParts(ctx: Ctx, n: usize): void {
@@ -27,6 +32,7 @@ export function bytePairMerge(ctx: Ctx, p: usize, n: usize): usize {
   for (let i: usize = 0; i < n; i++) {
     store<u32>(ids + (i << 2), load<u32>(byteTokens + (<usize> load<u8>(p + i) << 2)));
   }
+  if (n > LONG_PIECE) return bytePairMergeLong(ctx, ids, n);
   for (let i: usize = 0; i + 1 < n; i++) {
     store<u64>(
       pairs + (i << 3),

@@ -41,6 +41,9 @@ export class Ctx {
   partIds: usize;
   partPairs: usize;
   partsCap: usize;
+  /** Scratch of _bpe_long.ts, for pieces of up to longCap bytes. */
+  longScratch: usize;
+  longCap: usize;
 
   /** Text in (UTF-8, +8 slack) and ids out. */
   input: usize;

@@ -40,7 +40,7 @@ export function entryIdCount(entry: usize): usize {
 
 /** Adds an entry for n bytes at p (hash h, known absent) with count ids at `ids`. */
 export function addPiece(ctx: Ctx, p: usize, n: usize, h: u32, ids: usize, count: usize): void {
-  const size = 8 + align4(n) + (count << 2);
+  const size: usize = 8 + align4(n) + (count << 2);
   if (ctx.slotCount >= ctx.slotLimit || ctx.arenaTop + size + 8 > ctx.arenaEnd) dropCache(ctx);
   const entry = ctx.arenaTop;
   store<u32>(entry, <u32> n);

@@ -41,16 +41,18 @@ export interface VocabTables {
   missing: Set<number>;
 }
 
-/** A token's bytes, or null when some character is outside the byte-level alphabet. */
-function spellingBytes(token: string): Uint8Array | null {
-  const out = new Uint8Array(token.length);
+/**
+ * Writes a token's bytes at out[at..] and returns their count, or -1 when some character is
+ * outside the byte-level alphabet.
+ */
+function writeSpelling(token: string, out: Uint8Array, at: number): number {
   for (let i = 0; i < token.length; i++) {
     const c = token.charCodeAt(i);
     const b = c < CHAR_BYTE.length ? CHAR_BYTE[c] : -1;
-    if (b < 0) return null;
-    out[i] = b;
+    if (b < 0) return -1;
+    out[at + i] = b;
   }
-  return out;
+  return token.length;
 }
 
 /**
@@ -64,38 +66,49 @@ export function byteLevelVocab(
   merges: string,
   source: string,
 ): VocabTables {
-  const entries = Object.entries(vocab);
-  let vocabSize = 0;
-  for (const [token, id] of entries) {
+  const tokens = Object.keys(vocab);
+  const ids = new Int32Array(tokens.length);
+  let vocabSize = 0, spelled = 0;
+  tokens.forEach((token, i) => {
+    const id = vocab[token];
     if (!Number.isInteger(id) || id < 0 || id >= 2 ** 31) {
       throw new RangeError(`${source}: token ${JSON.stringify(token)} has invalid id ${id}`);
     }
     if (token.length === 0) throw new RangeError(`${source}: empty token (id ${id})`);
+    ids[i] = id;
     vocabSize = Math.max(vocabSize, id + 1);
-  }
-  const spellings: (Uint8Array | undefined)[] = new Array(vocabSize);
+    spelled += token.length * 3;
+  });
+
+  // Spell every token into one buffer, in key order: start and length by id.
+  const spelling = new Uint8Array(spelled);
+  const starts = new Uint32Array(vocabSize);
+  const lengths = new Uint32Array(vocabSize);
   const ranks = new Uint32Array(vocabSize).fill(NO_RANK);
-  const encoder = new TextEncoder();
-  for (const [token, id] of entries) {
-    if (spellings[id]) {
-      throw new RangeError(`${source}: id ${id} is used by more than one token`);
-    }
-    const bytes = spellingBytes(token);
+  const utf8 = new TextEncoder();
+  let at = 0;
+  tokens.forEach((token, i) => {
+    const id = ids[i];
+    if (lengths[id]) throw new RangeError(`${source}: id ${id} is used by more than one token`);
+    let length = writeSpelling(token, spelling, at);
+    if (length === 1) ranks[id] = spelling[at];
     // Added tokens written outside the alphabet keep their text's UTF-8 and never merge.
-    spellings[id] = bytes ?? encoder.encode(token);
-    if (bytes?.length === 1) ranks[id] = bytes[0];
-  }
+    if (length < 0) length = utf8.encodeInto(token, spelling.subarray(at)).written;
+    starts[id] = at;
+    lengths[id] = length;
+    at += length;
+  });
 
   const lines = merges.split("\n");
   let rank = 256;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].endsWith("\r") ? lines[i].slice(0, -1) : lines[i];
     if (line === "" || (i === 0 && line.startsWith("#version"))) continue;
-    const pair = line.split(" ");
-    if (pair.length !== 2 || !pair[0] || !pair[1]) {
+    const space = line.indexOf(" ");
+    if (space <= 0 || space === line.length - 1 || line.includes(" ", space + 1)) {
       throw new SyntaxError(`${source}: merges line ${i + 1} is not "left right": ${line}`);
     }
-    const merged = pair[0] + pair[1];
+    const merged = line.slice(0, space) + line.slice(space + 1);
     const id = Object.hasOwn(vocab, merged) ? vocab[merged] : undefined;
     if (id === undefined) {
       throw new RangeError(
@@ -110,11 +123,14 @@ export function byteLevelVocab(
   const offsets = new Uint32Array(vocabSize + 1);
   const missing = new Set<number>();
   for (let id = 0; id < vocabSize; id++) {
-    const length = spellings[id]?.length ?? 0;
-    if (length === 0) missing.add(id);
-    offsets[id + 1] = offsets[id] + length;
+    if (lengths[id] === 0) missing.add(id);
+    offsets[id + 1] = offsets[id] + lengths[id];
   }
   const bytes = new Uint8Array(offsets[vocabSize]);
-  spellings.forEach((s, id) => bytes.set(s!, offsets[id]));
+  for (let id = 0; id < vocabSize; id++) {
+    for (let k = 0, from = starts[id], to = offsets[id]; k < lengths[id]; k++) {
+      bytes[to + k] = spelling[from + k];
+    }
+  }
   return { vocabSize, offsets, bytes, ranks, missing };
 }
