@@ -10,11 +10,10 @@
  *   params (3 steps) rtol 1e-4, atol 1e-5 (lr 1e-3); the key bias only within 6 lr (its
  *                    gradient is analytically zero: see below)
  */
-import { assertClose } from "./_assert.ts";
+import { assert, assertClose, assertEquals } from "./_assert.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { type GPT2Config, makeConfig, presetConfig } from "../src/model/config.ts";
 import { GPT2 } from "../src/model/gpt2.ts";
-import { initParams } from "../src/model/init.ts";
 import { type ParamLayout, paramLayout, view } from "../src/model/params.ts";
 import { gpt2ForwardBackward } from "../src/model/reference/gpt2.ts";
 import { adamwStep } from "../src/optim/reference/adamw.ts";
@@ -156,21 +155,112 @@ for (const overrides of CASES) {
   });
 }
 
-Deno.test("gpt2: 124M forward + backward at B=1, T=64 runs without a validation error", async () => {
+Deno.test("gpt2: 124M forward + backward + AdamW at B=1, T=64 without a validation error", async () => {
+  // The real shapes: wte (154 MB) over lavapipe's 128 MiB binding, AdamW and the gradient norm
+  // over 124M floats (> 65,535 workgroups). Weights are a cheap uniform(-0.02, 0.02) fill
+  // (initParams' 124M Box-Muller normals take ~20 s here), LayerNorm gains 1.
   const gpu = await requestGpu();
   const config = presetConfig("gpt2");
   const model = await GPT2.create(gpu, config, { B: 1, T: 64 });
   try {
+    const params = new Float32Array(model.layout.totalFloats);
+    let x = 12345; // LCG state
+    const fillUniform = (a: Float32Array) => {
+      for (let i = 0; i < a.length; i++) {
+        a[i] = ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5) * 0.04;
+      }
+    };
+    for (const t of model.layout.tensors) {
+      const data = view(params, t);
+      if (!t.decay) data.fill(1);
+      else {fillUniform(
+          t === model.layout.wte ? data.subarray(0, config.vocabSize * config.channels) : data,
+        );}
+    }
     await withErrorScope(gpu, "gpt2 124M step", () => {
-      model.upload("params", initParams(model.layout, 0));
+      model.upload("params", params);
+      model.setOptimizer(OPTIMIZER);
       const tokens = Uint32Array.from({ length: 65 }, (_, i) => (i * 7919) % config.vocabSize);
       model.zeroGrads();
       model.uploadBatch(tokens.slice(0, 64), tokens.slice(1));
       model.step();
+      model.optimizerStep(1, LR);
     });
     const loss = await model.readLoss();
-    // Untrained GPT-2 predicts nearly uniformly: loss close to ln(50257) = 10.82.
+    // Near-uniform predictions: loss close to ln(50257) = 10.82.
     assertClose([loss], [Math.log(config.vocabSize)], { rtol: 0.05, label: "124M initial loss" });
+    const norm = await model.readGradNorm();
+    assert(Number.isFinite(norm) && norm > 0, `gradient norm ${norm}`);
+  } finally {
+    model.destroy();
+  }
+});
+
+Deno.test("gpt2: 2 accumulated micro-steps of B=1 equal one step of B=2; logitsAt", async () => {
+  const gpu = await requestGpu();
+  const config = makeConfig({
+    numLayers: 1,
+    numHeads: 2,
+    channels: 24,
+    maxSeqLen: 16,
+    vocabSize: 101,
+  });
+  const layout = paramLayout(config);
+  const rng = new Rng(11);
+  const params = randomParams(layout, rng);
+  const tokens = randomTokens(rng, B * T + 1, config.vocabSize);
+  const inputs = tokens.slice(0, B * T), targets = tokens.slice(1);
+  const grads = new Float32Array(layout.totalFloats);
+  const loss = gpt2ForwardBackward(config, params, grads, inputs, targets, B, T);
+
+  const model = await GPT2.create(gpu, config, { B: 1, T, gradAccumSteps: B });
+  try {
+    model.upload("params", params);
+    model.zeroGrads();
+    for (let b = 0; b < B; b++) {
+      model.uploadBatch(inputs.slice(b * T, (b + 1) * T), targets.slice(b * T, (b + 1) * T));
+      model.step();
+    }
+    assertClose([await model.readLoss()], [loss], {
+      rtol: 1e-5,
+      atol: 0,
+      label: "accumulated loss",
+    });
+    const gpuGrads = await model.download("grads");
+    for (const t of layout.tensors) {
+      const want = view(grads, t);
+      assertClose(view(gpuGrads, t), want, {
+        rtol: 1e-3,
+        atol: 1e-4 * maxAbs(want),
+        label: t.name,
+      });
+    }
+
+    // Logits at position t of the last uploaded row: -log softmax at the target is that
+    // token's loss, which the reference gives as the difference of two prefix sums.
+    const row = { inputs: inputs.slice(T), targets: targets.slice(T) };
+    for (const t of [0, 4, T - 1]) {
+      const logits = await model.logitsAt([t]);
+      assertEquals(logits.length, config.vocabSize);
+      const max = logits.reduce((m, x) => Math.max(m, x), -Infinity);
+      const lse = max + Math.log(logits.reduce((s, x) => s + Math.exp(x - max), 0));
+      const prefixSum = (n: number) =>
+        n === 0 ? 0 : n * gpt2ForwardBackward(
+          config,
+          params,
+          null,
+          row.inputs.slice(0, n),
+          row.targets.slice(0, n),
+          1,
+          n,
+        );
+      const want = prefixSum(t + 1) - prefixSum(t);
+      assertClose([lse - logits[row.targets[t]]], [want], {
+        rtol: 1e-4,
+        atol: 1e-5,
+        label: `loss at ${t}`,
+      });
+    }
   } finally {
     model.destroy();
   }

@@ -171,6 +171,15 @@ export class GPT2 {
     if (!Number.isInteger(gradAccumSteps) || gradAccumSteps < 1) {
       throw new RangeError(`model: gradAccumSteps must be >= 1, got ${gradAccumSteps}`);
     }
+    // GELU, LayerNorm and the residual adds bind whole activations; matmul, attention and the
+    // classifier split theirs. The largest unsplit one is the MLP's (B,T,4C).
+    const mlpBytes = B * T * 4 * config.channels * 4;
+    if (mlpBytes > gpu.maxBinding) {
+      throw new RangeError(
+        `model: B*T = ${B}*${T} makes the MLP activation (B,T,4C) ${mlpBytes} bytes, over this ` +
+          `device's ${gpu.maxBinding}-byte binding limit; use a smaller --batch-size or --seq-len`,
+      );
+    }
     if (config.layerNormEps !== 1e-5) {
       throw new Error(
         `model: the LayerNorm kernels use eps 1e-5, config has ${config.layerNormEps}`,
@@ -491,7 +500,7 @@ export class GPT2 {
     if (this.#zeroPending) encoder.clearBuffer(this.grads);
     this.#zeroPending = false;
     for (const b of this.#clearEachStep) encoder.clearBuffer(b);
-    this.#encode(encoder, [...this.#train, this.#meanLoss[this.#micro++]]);
+    this.#encode(encoder, this.#train, this.#meanLoss[this.#micro++]);
     this.gpu.device.queue.submit([encoder.finish()]);
     this.#lastWasEval = false;
   }
@@ -499,14 +508,16 @@ export class GPT2 {
   /** Encode and submit a forward pass computing the loss only (for readLoss); does not wait. */
   evalStep(): void {
     const encoder = this.gpu.device.createCommandEncoder();
-    this.#encode(encoder, [...this.#eval, this.#meanLoss[this.gradAccumSteps]]);
+    this.#encode(encoder, this.#eval, this.#meanLoss[this.gradAccumSteps]);
     this.gpu.device.queue.submit([encoder.finish()]);
     this.#lastWasEval = true;
   }
 
-  #encode(encoder: GPUCommandEncoder, dispatches: readonly Dispatch[]): void {
+  /** One compute pass: `dispatches` in order, then `last` if given. */
+  #encode(encoder: GPUCommandEncoder, dispatches: readonly Dispatch[], last?: Dispatch): void {
     const pass = encoder.beginComputePass();
     for (const d of dispatches) d.encode(pass);
+    last?.encode(pass);
     pass.end();
   }
 
