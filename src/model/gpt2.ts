@@ -615,6 +615,22 @@ export class GPT2 {
     writeBuffer(this.gpu, this[flat], data as Float32Array<ArrayBuffer>);
   }
 
+  /** Upload one named tensor (e.g. "h.0.attn.c_attn.weight", our (out, in) layout). */
+  uploadTensor(flat: FlatName, name: string, data: Float32Array): void {
+    const tensor = this.layout.get(name);
+    if (data.length !== tensor.size) {
+      throw new RangeError(
+        `upload ${flat} "${name}": want ${tensor.size} floats, got ${data.length}`,
+      );
+    }
+    writeBuffer(this.gpu, this.view(flat, tensor), data as Float32Array<ArrayBuffer>);
+  }
+
+  /** Read back one named tensor. Waits for the GPU. */
+  async downloadTensor(flat: FlatName, name: string): Promise<Float32Array> {
+    return await readF32(this.gpu, this.view(flat, this.layout.get(name)));
+  }
+
   /** Read back a whole flat buffer. Waits for the GPU. */
   async download(flat: FlatName): Promise<Float32Array> {
     const out = await readF32(this.gpu, this[flat]);
