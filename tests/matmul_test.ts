@@ -23,13 +23,20 @@ function random(n: number, seed: number): Float32Array<ArrayBuffer> {
 
 const TOL = { rtol: 1e-5, atol: 1e-5 };
 
+// Odd shapes take the scalar kernels; multiples of 4 take matmul_regs4 (16-byte loads).
+const SHAPES = [[37, 45, 29], [36, 44, 28]];
+
 for (const [name, tiles] of Object.entries(MATMUL_VARIANTS)) {
-  for (const maxBinding of [undefined, 1024]) {
+  for (
+    const [maxBinding, [N, C, OC]] of [[undefined, SHAPES[0]], [1024, SHAPES[0]], [
+      undefined,
+      SHAPES[1],
+    ]] as const
+  ) {
     const split = maxBinding ? ", split over a 1 KiB binding limit" : "";
-    Deno.test(`matmul ${name}${split}: forward and backward match the reference`, async (t) => {
+    Deno.test(`matmul ${name} ${N}x${C}x${OC}${split}: forward and backward match the reference`, async (t) => {
       const gpu = await requestGpu();
       const op = await createMatmul(gpu, { tiles, maxBinding });
-      const [N, C, OC] = [37, 45, 29];
       const inp = random(N * C, 1), weight = random(OC * C, 2), bias = random(OC, 3);
       const dout = random(N * OC, 4);
       const bufs = {
@@ -45,6 +52,15 @@ for (const [name, tiles] of Object.entries(MATMUL_VARIANTS)) {
       const run = (d: ReturnType<typeof op.forward>) =>
         withErrorScope(gpu, "matmul test", () => submit(gpu, d));
 
+      await t.step("kernel choice", () => {
+        const labels = op.forward({ ...bufs, bias: null }, { N, C, OC }).map((d) => d.kernel.label);
+        const vec4 = tiles.entry === "regs" && N % 4 === 0 && !maxBinding;
+        assertEquals(
+          labels.every((l) => l.startsWith(vec4 ? "matmul_regs4" : `matmul_${tiles.entry} `)),
+          true,
+          labels.join(),
+        );
+      });
       for (const withBias of [true, false]) {
         await t.step(`forward ${withBias ? "with" : "without"} bias`, async () => {
           await run(op.forward({ ...bufs, bias: withBias ? bufs.bias : null }, { N, C, OC }));
@@ -68,11 +84,13 @@ for (const [name, tiles] of Object.entries(MATMUL_VARIANTS)) {
       await t.step(
         "gemm with offsets, leading dimensions and a (K, M) @ (N, K) layout",
         async () => {
-          // c (M, N) at row stride 11, offset 3 = a^T @ b^T, a (K, M) at stride 9, offset 5,
-          // b (N, K) at stride 8, offset 2.
-          const [M, Nn, K, lda, ldb, ldc] = [7, 6, 5, 9, 8, 11];
-          const a = random(5 + K * lda, 9), b = random(2 + Nn * ldb, 10);
-          const c0 = random(3 + M * ldc, 11);
+          // c (M, N) at row stride ldc and offset co = a^T @ b^T, a (K, M) at stride lda and
+          // offset ao, b (N, K) at stride ldb and offset bo; offsets multiples of 4 with the
+          // shape that takes the vec4 kernel.
+          const [ao, bo, co] = N % 4 ? [5, 2, 3] : [4, 8, 12];
+          const [M, Nn, K, lda, ldb, ldc] = N % 4 ? [7, 6, 5, 9, 8, 11] : [8, 12, 8, 12, 8, 12];
+          const a = random(ao + K * lda, 9), b = random(bo + Nn * ldb, 10);
+          const c0 = random(co + M * ldc, 11);
           const [ga, gb, gc] = [
             uploadBuffer(gpu, a, "a"),
             uploadBuffer(gpu, b, "b"),
@@ -90,16 +108,16 @@ for (const [name, tiles] of Object.entries(MATMUL_VARIANTS)) {
             lda,
             ldb,
             ldc,
-            aOffset: 5,
-            bOffset: 2,
-            cOffset: 3,
+            aOffset: ao,
+            bOffset: bo,
+            cOffset: co,
           }));
           const want = c0.slice();
           for (let m = 0; m < M; m++) {
             for (let n = 0; n < Nn; n++) {
               let sum = 0;
-              for (let k = 0; k < K; k++) sum += a[5 + k * lda + m] * b[2 + n * ldb + k];
-              want[3 + m * ldc + n] = sum;
+              for (let k = 0; k < K; k++) sum += a[ao + k * lda + m] * b[bo + n * ldb + k];
+              want[co + m * ldc + n] = sum;
             }
           }
           assertClose((await readF32(gpu, gc)).subarray(0, want.length), want, TOL);

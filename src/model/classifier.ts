@@ -4,10 +4,14 @@
  * never exceed one binding (logits for 16 x 1024 tokens would be 3.3 GB).
  *
  * Per chunk of R rows, with a scratch (R, Vp) buffer reused by every chunk:
- *   scratch (R, Vp)  = x[r0:r0+R] (R, C) @ wte (Vp, C)^T         (columns < V only)
- *   losses[r0:r0+R]  = cross-entropy;  scratch <- dlogits          (kernels/classifier.wgsl)
- *   dx[r0:r0+R] (R, C) = dlogits @ wte                             (=, or += with accumulateDx)
- *   dwte (V, C)     += dlogits^T @ x[r0:r0+R]                      (padded rows untouched)
+ *   scratch (R, Vp)    = x[r0:r0+R] (R, C) @ wte (Vp, C)^T
+ *   losses[r0:r0+R]    = cross-entropy over the first V columns; scratch <- dlogits, 0 in the
+ *                        padded columns                        (kernels/classifier.wgsl)
+ *   dx[r0:r0+R] (R, C) = dlogits @ wte                          (=, or += with accumulateDx)
+ *   dwte (Vp, C)      += dlogits^T @ x[r0:r0+R]                 (padded rows get += 0)
+ * The products run over all Vp columns (multiples of 4 take the 16-byte-load kernels); the
+ * padded ones cost 0.1% at GPT-2's 50,304 and never reach the loss or the gradients, as long
+ * as wte's padded rows are finite.
  */
 import type { Gpu } from "../gpu/device.ts";
 import { asRange, type Binding } from "../gpu/buffer.ts";
@@ -42,7 +46,7 @@ export interface ClassifierForwardBindings {
 export interface ClassifierBackwardBindings extends ClassifierForwardBindings {
   /** (N, C): = d(loss)/dx (+= with `accumulateDx`). */
   dx: Binding;
-  /** (Vp, C): += d(loss)/dwte on rows < V. */
+  /** (Vp, C): += d(loss)/dwte (rows >= V get += 0). */
   dwte: Binding;
 }
 
@@ -106,7 +110,9 @@ export async function createClassifier(
   ): Dispatch[] {
     const { N, C, V, Vp } = s;
     if (!(V >= 1 && V <= Vp)) throw new RangeError(`classifier: V=${V} must be in [1, Vp=${Vp}]`);
-    const R = Math.min(N, Math.floor(Math.min(asRange(b.scratch).size, maxBinding) / (Vp * 4)));
+    let R = Math.min(N, Math.floor(Math.min(asRange(b.scratch).size, maxBinding) / (Vp * 4)));
+    // Whole tiles of rows where possible, multiples of 4 for the matmuls' 16-byte loads.
+    for (const step of [64, 4]) if (R > step && R < N) R -= R % step;
     if (R < 1) {
       throw new RangeError(
         `classifier: scratch of ${asRange(b.scratch).size} bytes holds no row of Vp=${Vp} logits`,
@@ -121,11 +127,10 @@ export async function createClassifier(
         a: b.x,
         b: b.wte,
         M: rows,
-        N: V,
+        N: Vp,
         K: C,
         aLayout: "mk",
         bLayout: "nk",
-        ldc: Vp,
         aOffset: r0 * C,
       }));
       const logits = bindWindow("classifier: scratch", b.scratch, 0, rows * Vp, gpu);
@@ -153,10 +158,9 @@ export async function createClassifier(
         b: b.wte,
         M: rows,
         N: C,
-        K: V,
+        K: Vp,
         aLayout: "mk",
         bLayout: "kn",
-        lda: Vp,
         cOffset: r0 * C,
         accumulate: s.accumulateDx ?? false,
       }));
@@ -165,12 +169,11 @@ export async function createClassifier(
         c: b.dwte!,
         a: b.scratch,
         b: b.x,
-        M: V,
+        M: Vp,
         N: C,
         K: rows,
         aLayout: "km",
         bLayout: "kn",
-        lda: Vp,
         bOffset: r0 * C,
         accumulate: true,
       }));

@@ -29,8 +29,9 @@ export interface MatmulTiles {
 
 /** The configurations tested for parity; {@link defaultTiles} picks one per adapter. */
 export const MATMUL_VARIANTS: Record<string, MatmulTiles> = {
-  /** 32 x 32 outputs per workgroup of 64 threads, straight from memory. */
-  regs: { entry: "regs", WX: 8, WY: 8, TM: 4, TN: 4, BK: 4 },
+  /** 64 x 64 outputs per workgroup of 64 threads, straight from memory (vec4 loads when the
+   * shape allows). */
+  regs: { entry: "regs", WX: 8, WY: 8, TM: 8, TN: 8, BK: 4 },
   /** 128 x 128 outputs per workgroup of 256 threads, 8 x 8 each, tiles of 8 in K. */
   tiled: { entry: "tiled", WX: 16, WY: 16, TM: 8, TN: 8, BK: 8 },
 };
@@ -151,20 +152,24 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     TN: tiles.TN,
     BK: tiles.BK,
   });
-  const entryPoint = `matmul_${tiles.entry}`;
+  // matmul_regs4 (16-byte loads) serves the shapes that allow it; see canUseVec4.
+  const hasVec4 = tiles.entry === "regs" && tiles.TM % 4 === 0 && tiles.TN % 4 === 0;
+  const entries = hasVec4 ? ["matmul_regs", "matmul_regs4"] : [`matmul_${tiles.entry}`];
   const layouts: [ALayout, BLayout][] = [["mk", "nk"], ["mk", "kn"], ["km", "kn"], ["km", "nk"]];
   const kernels = new Map<string, Kernel>();
-  await Promise.all(layouts.map(async ([al, bl]) => {
-    kernels.set(
-      al + bl,
-      await Kernel.create(gpu, {
-        label: `matmul_${tiles.entry} ${al}@${bl}`,
-        code,
-        entryPoint,
-        constants: { A_KM: al === "km" ? 1 : 0, B_NK: bl === "nk" ? 1 : 0 },
-      }),
-    );
-  }));
+  await Promise.all(entries.flatMap((entryPoint) =>
+    layouts.map(async ([al, bl]) => {
+      kernels.set(
+        `${entryPoint} ${al}@${bl}`,
+        await Kernel.create(gpu, {
+          label: `${entryPoint} ${al}@${bl}`,
+          code,
+          entryPoint,
+          constants: { A_KM: al === "km" ? 1 : 0, B_NK: bl === "nk" ? 1 : 0 },
+        }),
+      );
+    })
+  ));
   const biasKernel = await Kernel.create(gpu, {
     label: "matmul bias_backward",
     code,
@@ -210,7 +215,7 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     if (bNK) pn = Math.min(pn, bRows);
     else pk = Math.min(pk, bRows);
     pm = Math.min(pm, rowsPerPiece(`${label}: c`, M, N, ldc, BM));
-    const kernel = kernels.get(d.aLayout + d.bLayout)!;
+    const layout = `${d.aLayout}@${d.bLayout}`;
     const dispatches: Dispatch[] = [];
     for (let k0 = 0; k0 < Math.max(K, 1); k0 += pk) {
       const kc = Math.min(pk, K - k0);
@@ -244,6 +249,11 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
             first && !d.accumulate ? 0 : 1,
             hasBias ? 1 : 0,
           ]);
+          // 16-byte loads need K, the dimensions loaded as vec4, leading dimensions and
+          // offsets to be multiples of 4.
+          const vec4 = hasVec4 && kc % 4 === 0 && a.offset % 4 === 0 && b.offset % 4 === 0 &&
+            lda % 4 === 0 && ldb % 4 === 0 && (!aKM || mc % 4 === 0) && (bNK || nc % 4 === 0);
+          const kernel = kernels.get(`${vec4 ? "matmul_regs4" : entries[0]} ${layout}`)!;
           dispatches.push(
             kernel.bind(
               [Math.ceil(nc / BN), Math.ceil(mc / BM)],
