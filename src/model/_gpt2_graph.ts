@@ -1,0 +1,372 @@
+/**
+ * GPT-2's dispatch graph: the activation arena for (B, T) and the forward, classifier and
+ * backward dispatch lists, in llm.c's gpt2_forward / gpt2_backward order. Private to gpt2.ts,
+ * which owns the buffers and replays the lists.
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { subRange } from "../gpu/buffer.ts";
+import type { Dispatch } from "../gpu/kernel.ts";
+import type { GPT2Config } from "./config.ts";
+import type { ParamLayout, ParamTensor } from "./params.ts";
+import { createEmbedding, type EmbeddingOp } from "./embedding.ts";
+import { createLayerNorm, type LayerNormOp } from "./layernorm.ts";
+import { createMatmul, type MatmulOp } from "./matmul.ts";
+import { type AttentionOp, createAttention } from "./attention.ts";
+import { createGelu, type GeluOp } from "./gelu.ts";
+import { createResidual, type ResidualOp } from "./residual.ts";
+import { type ClassifierOp, classifierScratchBytes, createClassifier } from "./classifier.ts";
+import { type AdamWOp, createAdamW } from "../optim/adamw.ts";
+import { createGradNorm, type GradNormOp } from "../optim/grad_norm.ts";
+
+/** The compiled operations one model uses. */
+export interface Gpt2Ops {
+  adamw: AdamWOp;
+  gradNorm: GradNormOp;
+  embedding: EmbeddingOp;
+  layernorm: LayerNormOp;
+  matmul: MatmulOp;
+  attention: AttentionOp;
+  gelu: GeluOp;
+  residual: ResidualOp;
+  classifier: ClassifierOp;
+}
+
+/** Compile every operation a model of `config` uses. */
+export async function createGpt2Ops(gpu: Gpu, config: GPT2Config): Promise<Gpt2Ops> {
+  const [adamw, gradNorm, embedding, layernorm, matmul, attention, gelu, residual, classifier] =
+    await Promise.all([
+      createAdamW(gpu),
+      createGradNorm(gpu),
+      createEmbedding(gpu),
+      createLayerNorm(gpu),
+      createMatmul(gpu),
+      createAttention(gpu, config.channels / config.numHeads),
+      createGelu(gpu, config.gelu),
+      createResidual(gpu),
+      createClassifier(gpu),
+    ]);
+  return { adamw, gradNorm, embedding, layernorm, matmul, attention, gelu, residual, classifier };
+}
+
+/** Free the ops' own buffers. */
+export function destroyGpt2Ops(ops: Gpt2Ops): void {
+  ops.gradNorm.destroy();
+  ops.layernorm.destroy();
+  ops.matmul.destroy();
+  ops.classifier.destroy();
+}
+
+/**
+ * Per-layer activations kept for the backward (llm.c's ActivationTensors), one buffer per
+ * tensor per layer: (B,T,C) unless noted. N = B*T.
+ */
+interface LayerActs {
+  ln1: GPUBuffer;
+  ln1Mean: GPUBuffer; // (B,T)
+  ln1Rstd: GPUBuffer; // (B,T)
+  qkv: GPUBuffer; // (B,T,3C)
+  atty: GPUBuffer;
+  lse: GPUBuffer; // (B,NH,T) attention row logsumexp
+  attproj: GPUBuffer;
+  residual2: GPUBuffer;
+  ln2: GPUBuffer;
+  ln2Mean: GPUBuffer;
+  ln2Rstd: GPUBuffer;
+  fch: GPUBuffer; // (B,T,4C) before GELU
+  fchGelu: GPUBuffer; // (B,T,4C)
+  fcproj: GPUBuffer;
+  residual3: GPUBuffer;
+}
+
+/** What the graph is built on: the model's buffers and an allocator it owns. */
+export interface GraphInputs {
+  gpu: Gpu;
+  ops: Gpt2Ops;
+  layout: ParamLayout;
+  B: number;
+  T: number;
+  gradAccumSteps: number;
+  /** A new f32 buffer of `floats` elements, destroyed with the model. */
+  alloc(floats: number, label: string): GPUBuffer;
+  /** Flat params and grads (`layout.totalFloats`). */
+  params: GPUBuffer;
+  grads: GPUBuffer;
+  /** (B,T) u32 token ids, and the inputs' token index for the dwte backward. */
+  inputs: GPUBuffer;
+  targets: GPUBuffer;
+  tokenIndex: GPUBuffer;
+  /** gradAccumSteps + 1 floats: each micro-step's mean loss, then the eval loss. */
+  lossSlots: GPUBuffer;
+}
+
+/** The recorded dispatch lists. */
+export interface Gpt2Graph {
+  /** Embedding, L blocks, ln_f: the forward up to the classifier. */
+  forward: Dispatch[];
+  /** forward, classifier with dlnf and dwte, backward. */
+  train: Dispatch[];
+  /** forward, classifier losses. */
+  eval: Dispatch[];
+  /** meanLoss[k] writes the mean of the per-token losses to slot k. */
+  meanLoss: Dispatch[];
+  /** logits (B, Vp) of lastX (B, C), for sampling. */
+  logits: Dispatch[];
+  /** ln_f's output (B,T,C), the sampled rows of it (B,C), and their logits (B,Vp). */
+  lnf: GPUBuffer;
+  lastX: GPUBuffer;
+  lastLogits: GPUBuffer;
+  /** Activation gradients that accumulate (+=): clear before every micro-step. */
+  clearEachStep: GPUBuffer[];
+  /** Every dispatch, for destroy(). */
+  all: Dispatch[];
+}
+
+/** Allocate the activation arena and record the dispatch lists. */
+export function recordGpt2Graph(o: GraphInputs): Gpt2Graph {
+  const { gpu, ops, layout: lay, B, T, gradAccumSteps, alloc } = o;
+  const config = lay.config;
+  const { numLayers: L, channels: C, numHeads: NH, vocabSize: V, paddedVocabSize: Vp } = config;
+  const N = B * T;
+  const p = (t: ParamTensor) => subRange(o.params, t.offset * 4, t.size * 4);
+  const g = (t: ParamTensor) => subRange(o.grads, t.offset * 4, t.size * 4);
+  const pb = (t: ParamTensor | null) => t && p(t);
+  const gb = (t: ParamTensor | null) => t && g(t);
+
+  const encoded = alloc(N * C, "encoded");
+  const acts: LayerActs[] = Array.from({ length: L }, (_, l) => ({
+    ln1: alloc(N * C, `ln1[${l}]`),
+    ln1Mean: alloc(N, `ln1_mean[${l}]`),
+    ln1Rstd: alloc(N, `ln1_rstd[${l}]`),
+    qkv: alloc(N * 3 * C, `qkv[${l}]`),
+    atty: alloc(N * C, `atty[${l}]`),
+    lse: alloc(B * NH * T, `att_lse[${l}]`),
+    attproj: alloc(N * C, `attproj[${l}]`),
+    residual2: alloc(N * C, `residual2[${l}]`),
+    ln2: alloc(N * C, `ln2[${l}]`),
+    ln2Mean: alloc(N, `ln2_mean[${l}]`),
+    ln2Rstd: alloc(N, `ln2_rstd[${l}]`),
+    fch: alloc(N * 4 * C, `fch[${l}]`),
+    fchGelu: alloc(N * 4 * C, `fch_gelu[${l}]`),
+    fcproj: alloc(N * C, `fcproj[${l}]`),
+    residual3: alloc(N * C, `residual3[${l}]`),
+  }));
+  const lnf = alloc(N * C, "lnf");
+  const lnfMean = alloc(N, "lnf_mean");
+  const lnfRstd = alloc(N, "lnf_rstd");
+  // Backward scratch, reused by every layer.
+  const dresidual = alloc(N * C, "dresidual"); // d loss / d residual stream, +=
+  const dln = alloc(N * C, "dln"); // d of a LayerNorm output (ln1, ln2, lnf)
+  const datty = alloc(N * C, "datty");
+  const dqkv = alloc(N * 3 * C, "dqkv");
+  const dfch = alloc(N * 4 * C, "dfch"); // d fch_gelu, then d fch in place
+  const delta = alloc(B * NH * T, "att_delta");
+  const losses = alloc(N, "losses"); // (B,T) per-token loss
+  const scratch = alloc(classifierScratchBytes(gpu, N, Vp) / 4, "logits scratch");
+  const shape = { N, C, V, Vp };
+  const clsForward = { losses, x: lnf, wte: p(lay.wte), targets: o.targets, scratch };
+  const clsTrain = ops.classifier.forwardBackward(
+    { ...clsForward, dx: dln, dwte: g(lay.wte) },
+    { ...shape, dloss: 1 / (N * gradAccumSteps) },
+  );
+  const clsEval = ops.classifier.forward(clsForward, shape);
+  const meanLoss = Array.from(
+    { length: gradAccumSteps + 1 },
+    (_, k) => ops.classifier.meanLoss({ out: subRange(o.lossSlots, k * 4, 4), losses }, { N }),
+  );
+  const lastX = alloc(B * C, "sampled rows of lnf");
+  const lastLogits = alloc(B * Vp, "sampled logits");
+  const logits = ops.classifier.logits(
+    { logits: lastLogits, x: lastX, wte: p(lay.wte) },
+    { row0: 0, rows: B, C, V, Vp },
+  );
+
+  // ---- forward
+  const forward: Dispatch[] = [];
+  forward.push(...ops.embedding.forward(
+    { out: encoded, tokens: o.inputs, wte: p(lay.wte), wpe: p(lay.wpe) },
+    { B, T, C, V: config.paddedVocabSize },
+  ));
+  for (let l = 0; l < L; l++) {
+    const w = lay.layers[l], a = acts[l];
+    const residual = l === 0 ? encoded : acts[l - 1].residual3;
+    forward.push(
+      ...ops.layernorm.forward(
+        {
+          out: a.ln1,
+          mean: a.ln1Mean,
+          rstd: a.ln1Rstd,
+          inp: residual,
+          weight: p(w.ln1w),
+          bias: pb(w.ln1b),
+        },
+        { N, C },
+      ),
+      ...ops.matmul.forward({ out: a.qkv, inp: a.ln1, weight: p(w.qkvw), bias: pb(w.qkvb) }, {
+        N,
+        C,
+        OC: 3 * C,
+      }),
+      ...ops.attention.forward({ out: a.atty, lse: a.lse, qkv: a.qkv }, { B, T, C, NH }),
+      ...ops.matmul.forward(
+        { out: a.attproj, inp: a.atty, weight: p(w.attprojw), bias: pb(w.attprojb) },
+        { N, C, OC: C },
+      ),
+      ...ops.residual.forward({ out: a.residual2, a: residual, b: a.attproj }, { n: N * C }),
+      ...ops.layernorm.forward(
+        {
+          out: a.ln2,
+          mean: a.ln2Mean,
+          rstd: a.ln2Rstd,
+          inp: a.residual2,
+          weight: p(w.ln2w),
+          bias: pb(w.ln2b),
+        },
+        { N, C },
+      ),
+      ...ops.matmul.forward({ out: a.fch, inp: a.ln2, weight: p(w.fcw), bias: pb(w.fcb) }, {
+        N,
+        C,
+        OC: 4 * C,
+      }),
+      ...ops.gelu.forward({ out: a.fchGelu, inp: a.fch }, { n: N * 4 * C }),
+      ...ops.matmul.forward(
+        { out: a.fcproj, inp: a.fchGelu, weight: p(w.fcprojw), bias: pb(w.fcprojb) },
+        { N, C: 4 * C, OC: C },
+      ),
+      ...ops.residual.forward({ out: a.residual3, a: a.residual2, b: a.fcproj }, { n: N * C }),
+    );
+  }
+  const last = acts[L - 1].residual3;
+  forward.push(...ops.layernorm.forward(
+    {
+      out: lnf,
+      mean: lnfMean,
+      rstd: lnfRstd,
+      inp: last,
+      weight: p(lay.lnfw),
+      bias: pb(lay.lnfb),
+    },
+    { N, C },
+  ));
+
+  // ---- backward: dresidual is d loss / d residual3[l], then (after ln2's +=) d residual2[l],
+  // then (after ln1's +=) d residual3[l-1].
+  const backward: Dispatch[] = [];
+  backward.push(...ops.layernorm.backward(
+    {
+      dinp: dresidual,
+      dweight: g(lay.lnfw),
+      dbias: gb(lay.lnfb),
+      dout: dln,
+      inp: last,
+      weight: p(lay.lnfw),
+      mean: lnfMean,
+      rstd: lnfRstd,
+    },
+    { N, C },
+  ));
+  for (let l = L - 1; l >= 0; l--) {
+    const w = lay.layers[l], a = acts[l];
+    const residual = l === 0 ? encoded : acts[l - 1].residual3;
+    backward.push(
+      ...ops.matmul.backward(
+        {
+          dinp: dfch,
+          dweight: g(w.fcprojw),
+          dbias: gb(w.fcprojb),
+          dout: dresidual,
+          inp: a.fchGelu,
+          weight: p(w.fcprojw),
+        },
+        { N, C: 4 * C, OC: C },
+      ),
+      ...ops.gelu.backward({ dinp: dfch, inp: a.fch, dout: dfch }, { n: N * 4 * C }),
+      ...ops.matmul.backward(
+        {
+          dinp: dln,
+          dweight: g(w.fcw),
+          dbias: gb(w.fcb),
+          dout: dfch,
+          inp: a.ln2,
+          weight: p(w.fcw),
+        },
+        { N, C, OC: 4 * C },
+      ),
+      ...ops.layernorm.backward(
+        {
+          dinp: dresidual,
+          dweight: g(w.ln2w),
+          dbias: gb(w.ln2b),
+          dout: dln,
+          inp: a.residual2,
+          weight: p(w.ln2w),
+          mean: a.ln2Mean,
+          rstd: a.ln2Rstd,
+        },
+        { N, C },
+      ),
+      ...ops.matmul.backward(
+        {
+          dinp: datty,
+          dweight: g(w.attprojw),
+          dbias: gb(w.attprojb),
+          dout: dresidual,
+          inp: a.atty,
+          weight: p(w.attprojw),
+        },
+        { N, C, OC: C },
+      ),
+      ...ops.attention.backward(
+        { dqkv, delta, dout: datty, qkv: a.qkv, out: a.atty, lse: a.lse },
+        { B, T, C, NH },
+      ),
+      ...ops.matmul.backward(
+        {
+          dinp: dln,
+          dweight: g(w.qkvw),
+          dbias: gb(w.qkvb),
+          dout: dqkv,
+          inp: a.ln1,
+          weight: p(w.qkvw),
+        },
+        { N, C, OC: 3 * C },
+      ),
+      ...ops.layernorm.backward(
+        {
+          dinp: dresidual,
+          dweight: g(w.ln1w),
+          dbias: gb(w.ln1b),
+          dout: dln,
+          inp: residual,
+          weight: p(w.ln1w),
+          mean: a.ln1Mean,
+          rstd: a.ln1Rstd,
+        },
+        { N, C },
+      ),
+    );
+  }
+  backward.push(...ops.embedding.backward(
+    {
+      dwte: g(lay.wte),
+      dwpe: g(lay.wpe),
+      dout: dresidual,
+      tokens: o.inputs,
+      index: o.tokenIndex,
+    },
+    { B, T, C, V: config.paddedVocabSize },
+  ));
+
+  return {
+    forward,
+    train: [...forward, ...clsTrain, ...backward],
+    eval: [...forward, ...clsEval],
+    meanLoss,
+    logits,
+    lnf,
+    lastX,
+    lastLogits,
+    clearEachStep: [dresidual],
+    all: [...forward, ...backward, ...clsTrain, ...clsEval, ...meanLoss, ...logits],
+  };
+}
