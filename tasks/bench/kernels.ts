@@ -11,8 +11,8 @@
  *   --peak-tflops X  f32 peak for MFU when the adapter is not in the table
  *   --no-naive       skip the naive baseline (slow at GPU sizes on a CPU adapter)
  *
- * {@link timeStep} is the hook for the whole forward+backward step: give it a callback that
- * submits one step, and it prints tokens/s and MFU the same way.
+ * The whole training step (forward + classifier + backward) is timed by `bench model`
+ * (tasks/bench/model.ts), with {@link timeGpu} from here.
  */
 import { parseArgs } from "node:util";
 import { type Gpu, requestGpu } from "../../src/gpu/device.ts";
@@ -24,20 +24,7 @@ import {
   MATMUL_VARIANTS,
   type MatmulTiles,
 } from "../../src/model/matmul.ts";
-
-/** f32 (non-tensor) FMA peak in TFLOP/s, matched against the adapter's name. */
-const PEAK_TFLOPS: [RegExp, number][] = [
-  [/H100.*PCIe/i, 51.2],
-  [/H100|H200|GH200/i, 66.9],
-  [/A100/i, 19.5],
-  [/A10G/i, 31.2],
-  [/L40S/i, 91.6],
-  [/\bL4\b/i, 30.3],
-  [/V100/i, 15.7],
-  [/RTX 4090/i, 82.6],
-  [/RTX 3090/i, 35.6],
-  [/\bT4\b/i, 8.1],
-];
+import { peakTflops } from "../../src/train/mfu.ts";
 
 /** GPT-2 124M's linear layers: name, C (inputs), OC (outputs). */
 const SHAPES: [string, number, number][] = [
@@ -93,26 +80,6 @@ export async function timeGpu(gpu: Gpu, run: () => void, trials = 3): Promise<nu
   return times[Math.floor(times.length / 2)];
 }
 
-/**
- * Hook for the whole training step: `step` submits one forward+backward on `tokens` tokens
- * costing `flops`; prints ms per step, tokens/s and MFU.
- */
-export async function timeStep(
-  gpu: Gpu,
-  label: string,
-  step: () => void,
-  tokens: number,
-  flops: number,
-  peakTflops?: number,
-): Promise<void> {
-  const s = await timeGpu(gpu, step);
-  const mfu = peakTflops ? ` MFU ${(flops / s / (peakTflops * 1e12) * 100).toFixed(1)}%` : "";
-  console.log(
-    `${label}: ${(s * 1e3).toFixed(1)} ms/step, ${(tokens / s).toFixed(0)} tokens/s, ` +
-      `${(flops / s / 1e9).toFixed(1)} GFLOP/s${mfu}`,
-  );
-}
-
 function parseTiles(spec: string): MatmulTiles {
   const m = /^(regs|tiled):(\d+),(\d+),(\d+),(\d+),(\d+)$/.exec(spec);
   if (!m) throw new Error(`--tiles "${spec}": expected ENTRY:WX,WY,TM,TN,BK e.g. regs:8,8,4,4,4`);
@@ -157,7 +124,7 @@ export async function main(args: string[]): Promise<void> {
   }
   const peak = values["peak-tflops"]
     ? positive("peak-tflops", values["peak-tflops"], 0)
-    : PEAK_TFLOPS.find(([re]) => re.test(gpu.name))?.[1];
+    : peakTflops(gpu.name);
   const op = await createMatmul(gpu, { tiles });
   const naive = new Map<string, Kernel>();
   for (const layout of ["mknk", "mkkn", "kmkn"]) {
@@ -175,7 +142,8 @@ export async function main(args: string[]): Promise<void> {
     `adapter: ${gpu.name}${gpu.isFallback ? " (software)" : ""}; tiles ${
       JSON.stringify(op.tiles)
     }` +
-      `; N = B*T = ${B}*${T}; f32 peak ${peak ? `${peak} TFLOP/s` : "unknown (no MFU)"}`,
+      `; N = B*T = ${B}*${T}; f32 peak ${peak ? `${peak} TFLOP/s` : "unknown (no MFU)"}` +
+      `; load average ${Deno.loadavg()[0].toFixed(1)} on ${navigator.hardwareConcurrency} CPUs`,
   );
   const header = ["shape", "product", "M x N x K", "ms", "GFLOP/s", "naive GFLOP/s", "x naive"];
   if (peak) header.push("MFU");
