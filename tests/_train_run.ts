@@ -52,7 +52,7 @@ export function tinyRunArgs(data: string, out: string, extra: string[] = []): st
     "--max-steps",
     "12",
     "--lr",
-    "3e-3",
+    "1e-2",
     "--warmup-steps",
     "2",
     "--eval-interval",

@@ -18,6 +18,7 @@ import { listSplit } from "../data/splits.ts";
 import { learningRate } from "../optim/schedule.ts";
 import { type Communicator, createCommunicator } from "../dist/communicator.ts";
 import { launch, launchPlan } from "../dist/launcher.ts";
+import { checkRanksAgree } from "../dist/agree.ts";
 import { latestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { resolveTrainConfig, TRAIN_FLAGS, type TrainConfig, type TrainFlags } from "./options.ts";
 import { ensureData, evalStepsThatFit } from "./data_source.ts";
@@ -116,11 +117,13 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
     log?.eval(step, loss, evalLoader.steps, (performance.now() - t0) / 1000);
   };
   const save = async (step: number) => {
+    const params = await model.download("params");
+    await checkRanksAgree(comm, params, `the parameters after step ${step}`);
     if (rank0) {
       await saveCheckpoint(checkpoints, {
         step,
         layout: model.layout.tensors,
-        params: () => model.download("params"),
+        params,
         m: () => model.download("m"),
         v: () => model.download("v"),
         config,
