@@ -1,0 +1,79 @@
+/**
+ * `deno task bench model`: time of the whole GPT-2 on this adapter: one training micro-step
+ * (forward + fused classifier + backward), the eval forward, and the optimizer step (grad norm
+ * + AdamW over every parameter), with tokens/s and MFU. Prints measurements, never pass/fail.
+ *
+ *   --model NAME        preset (default gpt2 on a GPU, tiny on a software adapter)
+ *   --batch-size B      --seq-len T   (default 16 x 1024 on a GPU, 1 x 64 on a software adapter)
+ *   --trials K          timed trials, the median is printed (default 3)
+ */
+import { parseArgs } from "node:util";
+import { requestGpu } from "../../src/gpu/device.ts";
+import { presetConfig } from "../../src/model/config.ts";
+import { GPT2 } from "../../src/model/gpt2.ts";
+import { initParams } from "../../src/model/init.ts";
+import { peakTflops, trainingFlopsPerToken } from "../../src/train/mfu.ts";
+import { timeGpu } from "./kernels.ts";
+
+/** Entry point of `deno task bench model`. */
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: "string" },
+      "batch-size": { type: "string" },
+      "seq-len": { type: "string" },
+      trials: { type: "string" },
+    },
+    strict: true,
+  });
+  const gpu = await requestGpu({ log: true });
+  const config = presetConfig(values.model ?? (gpu.isFallback ? "tiny" : "gpt2"));
+  const int = (flag: string, value: string | undefined, fallback: number) => {
+    const n = value === undefined ? fallback : Number(value);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new Error(`--${flag} ${value}: expected an integer >= 1`);
+    }
+    return n;
+  };
+  const B = int("batch-size", values["batch-size"], gpu.isFallback ? 1 : 16);
+  const T = int("seq-len", values["seq-len"], gpu.isFallback ? 64 : 1024);
+  const trials = int("trials", values.trials, 3);
+
+  const model = await GPT2.create(gpu, config, { B, T });
+  try {
+    model.upload("params", initParams(model.layout, 0));
+    model.setOptimizer({ beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, gradClip: 1 });
+    const tokens = Uint32Array.from({ length: B * T + 1 }, (_, i) => (i * 7919) % config.vocabSize);
+    model.uploadBatch(tokens.slice(0, B * T), tokens.slice(1));
+    const peak = peakTflops(gpu.name);
+    const flops = trainingFlopsPerToken(config, T) * B * T;
+    const report = (label: string, s: number, f: number) => {
+      const mfu = peak ? `, MFU ${(f / s / (peak * 1e12) * 100).toFixed(1)}%` : "";
+      console.log(
+        `${label}: ${(s * 1e3).toFixed(1)} ms, ${(B * T / s).toFixed(0)} tokens/s, ` +
+          `${(f / s / 1e9).toFixed(1)} GFLOP/s${mfu}`,
+      );
+    };
+    console.log(
+      `model ${
+        values.model ?? config.numLayers + "L"
+      }: ${model.layout.numParameters} parameters, ` +
+        `B=${B} T=${T}, ${(flops / 1e9).toFixed(1)} GFLOP per micro-step`,
+    );
+    const train = await timeGpu(gpu, () => {
+      model.zeroGrads();
+      model.step();
+    }, trials);
+    report("train micro-step (fwd + bwd)", train, flops);
+    report("eval forward", await timeGpu(gpu, () => model.evalStep(), trials), flops / 3);
+    const t = { step: 0 };
+    const opt = await timeGpu(gpu, () => model.optimizerStep(++t.step, 1e-4), trials);
+    console.log(`optimizer step (grad norm + AdamW): ${(opt * 1e3).toFixed(1)} ms`);
+    console.log(`loss ${(await model.readLoss()).toFixed(4)} (eval, after the timed updates)`);
+  } finally {
+    model.destroy();
+  }
+}
+
+if (import.meta.main) await main(Deno.args);
