@@ -4,6 +4,9 @@
  * @module
  */
 
+/** Ids must be below this (the tables are dense by id). */
+const MAX_VOCAB = 1 << 24;
+
 /** Rank of a token that no merge produces (special tokens such as <|endoftext|>). */
 export const NO_RANK = 0xffffffff;
 
@@ -71,7 +74,7 @@ export function byteLevelVocab(
   let vocabSize = 0, spelled = 0;
   tokens.forEach((token, i) => {
     const id = vocab[token];
-    if (!Number.isInteger(id) || id < 0 || id >= 2 ** 31) {
+    if (!Number.isInteger(id) || id < 0 || id >= MAX_VOCAB) {
       throw new RangeError(`${source}: token ${JSON.stringify(token)} has invalid id ${id}`);
     }
     if (token.length === 0) throw new RangeError(`${source}: empty token (id ${id})`);

@@ -18,8 +18,11 @@ const EOT_TEXT = "<|endoftext|>";
 
 const utf8 = new TextEncoder();
 
-/** Largest string encode() takes: its UTF-8 (up to 3 bytes per UTF-16 unit) must fit u32. */
-const MAX_TEXT_LENGTH = 0x3fffffff;
+/**
+ * Longest string encode() takes, in UTF-16 units: WASM memory (4 GiB) holds its UTF-8 (3 bytes
+ * per unit reserved) and the ids (4 bytes per UTF-8 byte). Tokenize documents, not corpora.
+ */
+const MAX_TEXT_LENGTH = 1 << 28;
 
 /** Bytes of WASM memory; re-made when the memory has grown (growing detaches the old view). */
 let memoryBytes = new Uint8Array(wasm.memory.buffer);
@@ -30,7 +33,11 @@ function wasmBytes(): Uint8Array {
 
 let gpt2Tokenizer: Promise<Tokenizer> | undefined;
 
-/** A byte-level BPE tokenizer. Encoding runs in WASM; one instance per thread is plenty. */
+/**
+ * A byte-level BPE tokenizer. Encoding runs in WASM; each tokenizer keeps about 30 MB of its
+ * thread's WASM memory for life (tables and word cache), so make one per thread (a Worker
+ * gets its own), not one per document.
+ */
 export class Tokenizer {
   /** Number of token ids (50257 for GPT-2). */
   readonly vocabSize: number;
@@ -109,7 +116,9 @@ export class Tokenizer {
    */
   encode(text: string): Uint32Array<ArrayBuffer> {
     if (text.length > MAX_TEXT_LENGTH) {
-      throw new RangeError(`encode: text of ${text.length} characters is too long`);
+      throw new RangeError(
+        `encode: text of ${text.length} UTF-16 units is over ${MAX_TEXT_LENGTH}; split it`,
+      );
     }
     const capacity = text.length * 3;
     const input = wasm.reserveInput(this.#ctx, capacity);
