@@ -8,14 +8,16 @@
 // Leading dimensions and element offsets come in params, so a call can address rows and
 // columns of larger tensors (the classifier's row chunks, splits over gpu.maxBinding).
 //
-// Two entry points, both blocked in registers (each thread owns TM x TN outputs):
-//   matmul_regs   no workgroup memory: fastest on CPU adapters (lavapipe), where workgroup
-//                 memory and barriers cost more than they save.
+// Three entry points, all blocked in registers (each thread owns TM x TN outputs):
+//   matmul_regs   no workgroup memory: for CPU adapters (lavapipe), where workgroup memory
+//                 and barriers cost more than they save;
+//   matmul_regs4  the same with 16-byte loads, for shapes whose vec4s are aligned;
 //   matmul_tiled  BM x BN x BK tiles staged in workgroup memory: for real GPUs.
-// Thread (tx, ty) owns rows ty + i*WY and columns tx + j*WX of its workgroup's tile, so
-// neighbouring threads touch neighbouring columns (coalesced loads and stores, no bank
-// conflicts). Loops marked @unroll are unrolled by src/model/matmul.ts, which also rewrites
-// the `const` tile sizes below for each variant.
+// In matmul_regs thread (tx, ty) owns rows ty + i*WY and columns tx + j*WX of its workgroup's
+// tile, so neighbouring threads touch neighbouring columns (coalesced loads and stores);
+// matmul_regs4 and matmul_tiled own groups of 4 rows and of 4 columns instead. Loops marked
+// @unroll are unrolled by src/model/matmul.ts, which also rewrites the `const` tile sizes
+// below for each variant.
 
 struct Params {
   M: u32,
@@ -252,10 +254,14 @@ fn matmul_regs4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
   }
 }
 
-// Tiles of a and b, k-major: tile_a[k * BM + m], tile_b[k * BN + n].
-var<workgroup> tile_a: array<f32, BK * BM>;
-var<workgroup> tile_b: array<f32, BK * BN>;
+// Tiles of a and b, k-major, in vec4s: tile_a[k * BM / 4 + m / 4][m % 4], likewise tile_b.
+var<workgroup> tile_a: array<vec4f, BK * BM / 4u>;
+var<workgroup> tile_b: array<vec4f, BK * BN / 4u>;
 
+// Thread (tx, ty) owns the rows 4 * (ty + i4 * WY) + r and the columns 4 * (tx + j4 * WX) + r
+// (r < 4), so each of its workgroup-memory reads is a 16-byte load and neighbouring threads
+// read neighbouring vec4s (no bank conflicts). Global loads are scalar and bounds-checked,
+// so any shape and offset works.
 @compute @workgroup_size(WX, WY)
 fn matmul_tiled(
   @builtin(workgroup_id) wid: vec3u,
@@ -264,9 +270,9 @@ fn matmul_tiled(
 ) {
   let tile_m = wid.y * BM;
   let tile_n = wid.x * BN;
-  var acc: array<f32, TM * TN>;
-  var av: array<f32, TM>;
-  var bv: array<f32, TN>;
+  var acc: array<vec4f, TM * TN4>; // row i = 4 * i4 + r, column group j4
+  var av: array<vec4f, TM4>;
+  var bv: array<vec4f, TN4>;
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
     // Stage the tiles: BK * BM (and BK * BN) elements, WX * WY threads, each loading
     // TM * BK / WX (TN * BK / WY) of them; neighbouring threads read neighbouring addresses
@@ -287,7 +293,7 @@ fn matmul_tiled(
       if (tile_m + m < p.M && k0 + k < p.K) {
         v = a[a_index(tile_m + m, k0 + k)];
       }
-      tile_a[k * BM + m] = v;
+      tile_a[k * BM / 4u + m / 4u][m % 4u] = v;
     }
     // @unroll
     for (var l = 0u; l < TN * BK / WY; l++) {
@@ -305,24 +311,24 @@ fn matmul_tiled(
       if (tile_n + n < p.N && k0 + k < p.K) {
         v = b[b_index(k0 + k, tile_n + n)];
       }
-      tile_b[k * BN + n] = v;
+      tile_b[k * BN / 4u + n / 4u][n % 4u] = v;
     }
     workgroupBarrier();
     // @unroll
     for (var kk = 0u; kk < BK; kk++) {
       // @unroll
-      for (var i = 0u; i < TM; i++) {
-        av[i] = tile_a[kk * BM + lid.y + i * WY];
+      for (var i4 = 0u; i4 < TM4; i4++) {
+        av[i4] = tile_a[kk * BM / 4u + lid.y + i4 * WY];
       }
       // @unroll
-      for (var j = 0u; j < TN; j++) {
-        bv[j] = tile_b[kk * BN + lid.x + j * WX];
+      for (var j4 = 0u; j4 < TN4; j4++) {
+        bv[j4] = tile_b[kk * BN / 4u + lid.x + j4 * WX];
       }
       // @unroll
       for (var i = 0u; i < TM; i++) {
         // @unroll
-        for (var j = 0u; j < TN; j++) {
-          acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]);
+        for (var j4 = 0u; j4 < TN4; j4++) {
+          acc[i * TN4 + j4] = fma(vec4f(av[i / 4u][i % 4u]), bv[j4], acc[i * TN4 + j4]);
         }
       }
     }
@@ -331,8 +337,14 @@ fn matmul_tiled(
   // @unroll
   for (var i = 0u; i < TM; i++) {
     // @unroll
-    for (var j = 0u; j < TN; j++) {
-      store(tile_m + lid.y + i * WY, tile_n + lid.x + j * WX, acc[i * TN + j]);
+    for (var j4 = 0u; j4 < TN4; j4++) {
+      let m = tile_m + (lid.y + (i / 4u) * WY) * 4u + i % 4u;
+      let n = tile_n + (lid.x + j4 * WX) * 4u;
+      let v = acc[i * TN4 + j4];
+      store(m, n, v.x);
+      store(m, n + 1u, v.y);
+      store(m, n + 2u, v.z);
+      store(m, n + 3u, v.w);
     }
   }
 }

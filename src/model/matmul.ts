@@ -354,7 +354,9 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
 
 function checkTiles(t: MatmulTiles): void {
   const ok = [t.WX, t.WY, t.TM, t.TN, t.BK].every((v) => Number.isInteger(v) && v > 0) &&
-    (t.entry === "regs" || (t.TM * t.BK) % t.WX === 0 && (t.TN * t.BK) % t.WY === 0);
+    (t.entry === "regs" ||
+      t.TM % 4 === 0 && t.TN % 4 === 0 && (t.TM * t.BK) % t.WX === 0 &&
+        (t.TN * t.BK) % t.WY === 0);
   if (!ok) throw new RangeError(`matmul tiles ${JSON.stringify(t)}: invalid configuration`);
 }
 
