@@ -70,6 +70,12 @@ export function pieceEnd(p: usize, end: usize): usize {
     // \p{L}+, \p{N}+ or [^\s\p{L}\p{N}]+: a maximal run of one class.
     q += ch >> 2;
     while (q < end) {
+      const b = <u32> load<u8>(q);
+      if (b < 0x80) { // ASCII, the common case: no UTF-8 decoding
+        if (<u32> load<u8>(ASCII_CLASS + b) != cls) break;
+        q++;
+        continue;
+      }
       const x = charAt(q);
       if ((x & 3) != cls) break;
       q += x >> 2;
