@@ -40,14 +40,17 @@ export function create(vocabSize: u32, byteCount: u32): usize {
   return changetype<usize>(ctx);
 }
 
+/** u32[vocabSize + 1] for JS to fill: token id's bytes are bytes[offsets[id] .. offsets[id + 1]). */
 export function vocabOffsets(ctx: usize): usize {
   return changetype<Ctx>(ctx).offsets;
 }
 
+/** u32[vocabSize] for JS to fill: merge rank of each id, NO_RANK if it never merges. */
 export function vocabRanks(ctx: usize): usize {
   return changetype<Ctx>(ctx).ranks;
 }
 
+/** The spelled tokens, for JS to fill (byteCount bytes). */
 export function vocabBytes(ctx: usize): usize {
   return changetype<Ctx>(ctx).bytes;
 }
@@ -182,6 +185,7 @@ export function encode(ctxPtr: usize, n: u32): u32 {
   return <u32> ((out - ctx.output) >> 2);
 }
 
+/** Where encode() left its ids (u32[count]). */
 export function outputIds(ctx: usize): usize {
   return changetype<Ctx>(ctx).output;
 }

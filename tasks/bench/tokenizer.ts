@@ -50,6 +50,7 @@ function timeMedian(name: string, repeat: number, encode: () => ArrayLike<number
   return { name, seconds: times[times.length >> 1], tokens };
 }
 
+/** Runs the benchmark; `args` are the flags in this module's header. */
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
