@@ -36,6 +36,19 @@ export interface GPT2Shape {
    * 1 / (B*T*gradAccumSteps), so the accumulated gradient is that of the mean loss.
    */
   gradAccumSteps?: number;
+  /**
+   * Optimizer steps whose loss and grad norm are kept on the GPU between reads (default 1):
+   * the trainer reads them all back with one wait every `historySteps` steps.
+   */
+  historySteps?: number;
+}
+
+/** What one optimizer step reports. */
+export interface StepStats {
+  /** Mean training loss over the step's micro-batches. */
+  loss: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
 }
 
 /** The four flat buffers with the same layout. */
@@ -73,6 +86,13 @@ export class GPT2 {
   #lastWasEval = false;
   /** grad_norm's result: [global L2 norm, clip scale]. */
   #normScale: GPUBuffer;
+  /**
+   * Ring of `historySteps` step records, each the step's micro-step mean losses
+   * (gradAccumSteps floats) then its grad norm; the newest `#pending` await readStepStats().
+   */
+  #history: GPUBuffer;
+  #pending = 0;
+  #nextRecord = 0;
   #optimizer: { dispatches: Dispatch[]; adamw: AdamWStep } | null = null;
 
   private constructor(
@@ -81,6 +101,7 @@ export class GPT2 {
     readonly B: number,
     readonly T: number,
     readonly gradAccumSteps: number,
+    readonly historySteps: number,
   ) {
     this.layout = paramLayout(config);
     const bytes = this.layout.totalFloats * 4;
@@ -93,13 +114,14 @@ export class GPT2 {
     this.tokenIndex = this.#alloc(tokenIndexLength(B * T), "token index");
     this.#normScale = this.#alloc(2, "grad norm and clip scale");
     this.#lossSlots = this.#alloc(gradAccumSteps + 1, "mean loss per micro-step, eval loss");
+    this.#history = this.#alloc(historySteps * (gradAccumSteps + 1), "step stats history");
   }
 
   /** Allocate the buffers and record the dispatch lists for `config` at (B, T). */
   static async create(
     gpu: Gpu,
     config: GPT2Config,
-    { B, T, gradAccumSteps = 1 }: GPT2Shape,
+    { B, T, gradAccumSteps = 1, historySteps = 1 }: GPT2Shape,
   ): Promise<GPT2> {
     if (!Number.isInteger(B) || B < 1) throw new RangeError(`model: B must be >= 1, got ${B}`);
     if (!Number.isInteger(T) || T < 1 || T > config.maxSeqLen) {
@@ -122,7 +144,10 @@ export class GPT2 {
         `model: the LayerNorm kernels use eps 1e-5, config has ${config.layerNormEps}`,
       );
     }
-    const model = new GPT2(gpu, config, B, T, gradAccumSteps);
+    if (!Number.isInteger(historySteps) || historySteps < 1) {
+      throw new RangeError(`model: historySteps must be >= 1, got ${historySteps}`);
+    }
+    const model = new GPT2(gpu, config, B, T, gradAccumSteps, historySteps);
     try {
       model.#ops = await createGpt2Ops(gpu, config);
       model.#graph = recordGpt2Graph({
@@ -283,10 +308,40 @@ export class GPT2 {
    */
   optimizerStep(t: number, lr: number): void {
     if (!this.#optimizer) throw new Error("optimizerStep: call setOptimizer first");
+    if (this.#micro !== this.gradAccumSteps) {
+      throw new Error(
+        `optimizerStep: ${this.#micro} micro-steps since zeroGrads(), want ${this.gradAccumSteps}`,
+      );
+    }
     this.#optimizer.adamw.setStep(t, lr);
     const encoder = this.gpu.device.createCommandEncoder();
     this.#encode(encoder, this.#optimizer.dispatches);
+    const stride = (this.gradAccumSteps + 1) * 4;
+    const at = this.#nextRecord * stride;
+    encoder.copyBufferToBuffer(this.#lossSlots, 0, this.#history, at, stride - 4);
+    encoder.copyBufferToBuffer(this.#normScale, 0, this.#history, at + stride - 4, 4);
     this.gpu.device.queue.submit([encoder.finish()]);
+    this.#nextRecord = (this.#nextRecord + 1) % this.historySteps;
+    this.#pending = Math.min(this.#pending + 1, this.historySteps);
+  }
+
+  /**
+   * Loss and grad norm of the optimizer steps since the last call (the newest `historySteps`
+   * of them), oldest first, with one wait for the GPU; the steps in between never wait.
+   */
+  async readStepStats(): Promise<StepStats[]> {
+    const all = await readF32(this.gpu, this.#history);
+    this.gpu.throwIfFailed("model step");
+    const stride = this.gradAccumSteps + 1;
+    const stats: StepStats[] = [];
+    for (let k = this.#pending; k > 0; k--) {
+      const at = ((this.#nextRecord - k + this.historySteps) % this.historySteps) * stride;
+      let sum = 0;
+      for (let i = 0; i < this.gradAccumSteps; i++) sum += all[at + i];
+      stats.push({ loss: sum / this.gradAccumSteps, gradNorm: all[at + this.gradAccumSteps] });
+    }
+    this.#pending = 0;
+    return stats;
   }
 
   /** The global gradient norm (before clipping) of the last optimizerStep. Waits for the GPU. */

@@ -65,8 +65,7 @@ export const TRAIN_FLAGS = {
   "log-interval": {
     type: "integer",
     min: 1,
-    default: 1,
-    help: "steps between loss readbacks and log lines",
+    help: "steps per loss readback (one GPU wait); every step is still logged (seed 10)",
   },
   seed: { type: "integer", min: 0, default: 1337, help: "seed for init, data order and sampling" },
   "sample-tokens": {
@@ -137,6 +136,7 @@ type RecipeDefaults =
     | "evalInterval"
     | "evalSteps"
     | "checkpointInterval"
+    | "logInterval"
     | "sampleTokens"
   >
   & { totalBatchTokens: number | null };
@@ -156,6 +156,7 @@ export const RECIPES: Record<"seed" | "cpu", RecipeDefaults> = {
     evalInterval: 1000,
     evalSteps: 100,
     checkpointInterval: 1000,
+    logInterval: 10,
     sampleTokens: 64,
   },
   // Sized so that 2 CPU cores through lavapipe finish in about 10 minutes (see README).
@@ -172,6 +173,7 @@ export const RECIPES: Record<"seed" | "cpu", RecipeDefaults> = {
     evalInterval: 50,
     evalSteps: 8,
     checkpointInterval: 100,
+    logInterval: 1,
     sampleTokens: 48,
   },
 };
@@ -214,7 +216,7 @@ export function resolveTrainConfig(
     evalInterval: flags["eval-interval"] ?? d.evalInterval,
     evalSteps: flags["eval-steps"] ?? d.evalSteps,
     checkpointInterval: flags["checkpoint-interval"] ?? d.checkpointInterval,
-    logInterval: flags["log-interval"],
+    logInterval: flags["log-interval"] ?? d.logInterval,
     seed: flags.seed,
     sampleTokens: flags["sample-tokens"] ?? d.sampleTokens,
     peakTflops: flags["peak-tflops"] ?? null,

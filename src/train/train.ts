@@ -72,6 +72,7 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
     B,
     T,
     gradAccumSteps: config.gradAccum,
+    historySteps: config.logInterval,
   });
   model.upload("params", start.params);
   if (start.m && start.v) {
@@ -113,8 +114,9 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
   const runEval = async (step: number) => {
     if (!evalLoader) return;
     const t0 = performance.now();
-    const loss = await meanOverRanks(comm, await evaluate(model, evalLoader));
-    log?.eval(step, loss, evalLoader.steps, (performance.now() - t0) / 1000);
+    const loss = new Float32Array([await evaluate(model, evalLoader)]);
+    await comm.allReduceMean(loss);
+    log?.eval(step, loss[0], evalLoader.steps, (performance.now() - t0) / 1000);
   };
   const save = async (step: number) => {
     const params = await model.download("params");
@@ -135,8 +137,45 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
     await comm.barrier();
   };
 
-  if (start.step === 0) await runEval(0);
+  const lrAt = (step: number) =>
+    learningRate(step, {
+      maxLr: config.lr,
+      minLr: config.minLr,
+      warmupSteps: config.warmupSteps,
+      maxSteps: config.maxSteps,
+    });
   let lastLog = { time: performance.now(), step: start.step };
+  /** Read back the steps since the last log (one wait) and report them; stop on NaN/Inf. */
+  const logSteps = async (done: number) => {
+    const stats = await model.readStepStats();
+    const losses = Float32Array.from(stats, (s) => s.loss);
+    await comm.allReduceMean(losses);
+    const now = performance.now();
+    const ms = (now - lastLog.time) / (done - lastLog.step);
+    lastLog = { time: now, step: done };
+    for (const [i, { gradNorm }] of stats.entries()) {
+      const step = done - stats.length + 1 + i;
+      const loss = losses[i];
+      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+        const last = latestCheckpoint(checkpoints);
+        throw new Error(
+          `step ${step}: the loss is ${loss} (grad norm ${gradNorm}); stopping. ` +
+            (last ? `The last good checkpoint is ${last}.` : "No checkpoint was written."),
+        );
+      }
+      log?.step({
+        step,
+        loss,
+        lr: lrAt(step - 1),
+        gradNorm,
+        ms,
+        tokensPerS: tokensPerStep / (ms / 1000),
+        mfu: peak ? flopsPerStep / (ms / 1000) / (peak * 1e12) : undefined,
+      });
+    }
+  };
+
+  if (start.step === 0) await runEval(0);
   for (let step = start.step; step < config.maxSteps; step++) {
     model.zeroGrads();
     for (let micro = 0; micro < config.gradAccum; micro++) {
@@ -149,40 +188,12 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
       await comm.allReduceMean(grads);
       model.upload("grads", grads);
     }
-    const lr = learningRate(step, {
-      maxLr: config.lr,
-      minLr: config.minLr,
-      warmupSteps: config.warmupSteps,
-      maxSteps: config.maxSteps,
-    });
-    model.optimizerStep(step + 1, lr);
+    model.optimizerStep(step + 1, lrAt(step));
 
     const done = step + 1;
     const checkpointDue = done === config.maxSteps ||
       (config.checkpointInterval > 0 && done % config.checkpointInterval === 0);
-    if (done % config.logInterval === 0 || checkpointDue) {
-      const loss = await meanOverRanks(comm, await model.readLoss());
-      const gradNorm = await model.readGradNorm();
-      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-        const last = latestCheckpoint(checkpoints);
-        throw new Error(
-          `step ${done}: the loss is ${loss} (grad norm ${gradNorm}); stopping. ` +
-            (last ? `The last good checkpoint is ${last}.` : "No checkpoint was written."),
-        );
-      }
-      const now = performance.now();
-      const ms = (now - lastLog.time) / (done - lastLog.step);
-      lastLog = { time: now, step: done };
-      log?.step({
-        step: done,
-        loss,
-        lr,
-        gradNorm,
-        ms,
-        tokensPerS: tokensPerStep / (ms / 1000),
-        mfu: peak ? flopsPerStep / (ms / 1000) / (peak * 1e12) : undefined,
-      });
-    }
+    if (done % config.logInterval === 0 || checkpointDue) await logSteps(done);
     if (config.evalInterval > 0 && done % config.evalInterval === 0) await runEval(done);
     if (checkpointDue) await save(done);
   }
@@ -201,14 +212,6 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
     console.log();
   }
   model.destroy();
-}
-
-/** The mean of a scalar over ranks (identity on one rank). */
-async function meanOverRanks(comm: Communicator, value: number): Promise<number> {
-  if (comm.worldSize === 1) return value;
-  const x = new Float32Array([value]);
-  await comm.allReduceMean(x);
-  return x[0];
 }
 
 function recipeLine(config: TrainConfig, software: boolean, auto: boolean): string {
