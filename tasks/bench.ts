@@ -3,7 +3,8 @@
  *
  *   tokenizer   WASM tokenizer vs tiktoken and js-tiktoken, then prepare at 1 and 2 workers
  *   prepare     prepare throughput at 1 and 2 workers
- *   kernels     matmul GFLOP/s at GPT-2 shapes, forward+backward step time and MFU
+ *   kernels     matmul GFLOP/s at GPT-2 shapes vs a one-thread-per-output kernel, and MFU
+ *   model       GPT-2 train micro-step, eval forward and optimizer step times, tokens/s, MFU
  *   allreduce   ring all-reduce bus bandwidth vs raw Unix-socket throughput
  *   checkpoint  save and load time of a full GPT-2 124M checkpoint
  */
@@ -15,6 +16,7 @@ const BENCHES: Record<string, Bench[]> = {
   tokenizer: [() => import("./bench/tokenizer.ts"), () => import("./bench/prepare.ts")],
   prepare: [() => import("./bench/prepare.ts")],
   kernels: [() => import("./bench/kernels.ts")],
+  model: [() => import("./bench/model.ts")],
   allreduce: [() => import("./bench/allreduce.ts")],
   checkpoint: [() => import("./bench/checkpoint.ts")],
 };
