@@ -3,6 +3,7 @@
 // run as a hand-written scanner over UTF-8 bytes. `\s` is Unicode White_Space (Rust regex's
 // meaning, which tiktoken uses), not JavaScript's `\s`.
 
+// Generated at build time from V8's regexes by tasks/build_wasm.ts (not a file on disk).
 import { ASCII_CLASS, BLOCK_OF, BLOCKS } from "./_unicode_classes";
 
 /**
