@@ -152,7 +152,7 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     TN: tiles.TN,
     BK: tiles.BK,
   });
-  // matmul_regs4 (16-byte loads) serves the shapes that allow it; see canUseVec4.
+  // matmul_regs4 (16-byte loads) serves the pieces whose shape allows it (see gemm).
   const hasVec4 = tiles.entry === "regs" && tiles.TM % 4 === 0 && tiles.TN % 4 === 0;
   const entries = hasVec4 ? ["matmul_regs", "matmul_regs4"] : [`matmul_${tiles.entry}`];
   const layouts: [ALayout, BLayout][] = [["mk", "nk"], ["mk", "kn"], ["km", "kn"], ["km", "nk"]];
@@ -198,7 +198,9 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     const { M, N, K } = d;
     const label = d.label ?? "matmul";
     for (const [k, v] of Object.entries({ M, N, K })) {
-      if (!Number.isInteger(v) || v < 0) throw new RangeError(`${label}: ${k}=${v}`);
+      if (!Number.isInteger(v) || v < (k === "K" ? 1 : 0)) {
+        throw new RangeError(`${label}: ${k}=${v} is not a valid size`);
+      }
     }
     if (M === 0 || N === 0) return [];
     const aKM = d.aLayout === "km";
@@ -207,7 +209,7 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     const ldb = d.ldb ?? (bNK ? K : N);
     const ldc = d.ldc ?? N;
     // Piece sizes: each operand limits the dimension that indexes its stored rows.
-    let pm = Math.min(M, MAX_GRID * BM), pn = Math.min(N, MAX_GRID * BN), pk = Math.max(K, 1);
+    let pm = Math.min(M, MAX_GRID * BM), pn = Math.min(N, MAX_GRID * BN), pk = K;
     const aRows = rowsPerPiece(`${label}: a`, aKM ? K : M, aKM ? M : K, lda, aKM ? tiles.BK : BM);
     if (aKM) pk = Math.min(pk, aRows);
     else pm = Math.min(pm, aRows);
@@ -217,7 +219,7 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     pm = Math.min(pm, rowsPerPiece(`${label}: c`, M, N, ldc, BM));
     const layout = `${d.aLayout}@${d.bLayout}`;
     const dispatches: Dispatch[] = [];
-    for (let k0 = 0; k0 < Math.max(K, 1); k0 += pk) {
+    for (let k0 = 0; k0 < K; k0 += pk) {
       const kc = Math.min(pk, K - k0);
       const first = k0 === 0;
       for (let m0 = 0; m0 < M; m0 += pm) {
