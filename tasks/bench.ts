@@ -15,7 +15,7 @@ type Bench = () => Promise<{ main(args: string[]): Promise<void> }>;
 const BENCHES: Record<string, Bench[]> = {
   tokenizer: [() => import("./bench/tokenizer.ts"), () => import("./bench/prepare.ts")],
   prepare: [() => import("./bench/prepare.ts")],
-  kernels: [() => import("./bench/kernels.ts")],
+  kernels: [() => import("./bench/kernels.ts"), () => import("./bench/model.ts")],
   model: [() => import("./bench/model.ts")],
   allreduce: [() => import("./bench/allreduce.ts")],
   checkpoint: [() => import("./bench/checkpoint.ts")],

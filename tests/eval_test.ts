@@ -8,6 +8,7 @@
  */
 import { assert, assertClose, assertEquals } from "./_assert.ts";
 import { join } from "node:path";
+import { hasNumpy, numpyFixture as fixture, python, run } from "./_numpy_reference.ts";
 import { requestGpu } from "../src/gpu/device.ts";
 import { DataLoader } from "../src/data/loader.ts";
 import { listSplit } from "../src/data/splits.ts";
@@ -15,55 +16,13 @@ import { GPT2 } from "../src/model/gpt2.ts";
 import { loadHf } from "../src/model/hf.ts";
 import { saveCheckpoint } from "../src/train/checkpoint.ts";
 
-const SCRIPT = new URL("./reference/gpt2_numpy.py", import.meta.url).pathname;
 const EVAL_TASK = new URL("../tasks/eval.ts", import.meta.url).pathname;
-
-async function run(
-  cmd: string,
-  args: string[],
-): Promise<{ code: number; out: string; err: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(cmd, {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  const dec = new TextDecoder();
-  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
-}
-
-async function python(args: string[]): Promise<string> {
-  const { code, out, err } = await run("python3", [SCRIPT, ...args]);
-  if (code !== 0) throw new Error(`gpt2_numpy.py ${args.join(" ")} failed (${code}):\n${err}`);
-  return out;
-}
-
-const hasNumpy = await run("python3", ["-c", "import numpy"]).then(
-  (r) => r.code === 0,
-  () => false,
-);
-if (!hasNumpy) {
-  console.error(
-    "\n*** eval_test: SKIPPED: python3 with numpy is not available; the held-out numpy GPT-2 " +
-      "reference cannot run ***\n",
-  );
-}
-
-/** A random HF model (tanh or erf GELU) and random train/val shards, in a temp dir. */
-async function fixture(
-  activation: "gelu_new" | "gelu",
-): Promise<{ dir: string; model: string; data: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "repgpt_eval_" });
-  const model = join(dir, "model"), data = join(dir, "data");
-  await python(["make-model", model, "--activation", activation, "--seed", "3"]);
-  await python(["make-data", data, "--tokens", "2048", "--seed", "4"]);
-  return { dir, model, data };
-}
+const numpyHere = await hasNumpy("eval_test");
 
 for (const activation of ["gelu_new", "gelu"] as const) {
   Deno.test({
     name: `eval: deno task eval matches the numpy GPT-2 (${activation})`,
-    ignore: !hasNumpy,
+    ignore: !numpyHere,
     async fn() {
       const { dir, model, data } = await fixture(activation);
       try {
@@ -113,7 +72,7 @@ for (const activation of ["gelu_new", "gelu"] as const) {
 
 Deno.test({
   name: "eval: 3 AdamW steps of the GPU model match the numpy GPT-2's losses",
-  ignore: !hasNumpy,
+  ignore: !numpyHere,
   async fn() {
     const { dir, model, data } = await fixture("gelu_new");
     try {
