@@ -33,3 +33,18 @@ Deno.test("train options: a software adapter gets the cpu recipe; flags still wi
   assertEquals(c.gradAccum, 1);
   assertEquals(resolve(["--model", "gpt2"], true).recipe, "seed");
 });
+
+Deno.test("train options: SageMaker's channel and model dir are the defaults for --data/--out", () => {
+  const env = { SM_CHANNEL_TRAIN: "/opt/ml/input/data/train", SM_MODEL_DIR: "/opt/ml/model" };
+  const c = resolveTrainConfig(parseFlags([], TRAIN_FLAGS).values, {
+    softwareAdapter: false,
+    worldSize: 8,
+    env,
+  });
+  assertEquals([c.data, c.out], ["/opt/ml/input/data/train", "/opt/ml/model"]);
+  const d = resolveTrainConfig(parseFlags(["--out", "o"], TRAIN_FLAGS).values, {
+    softwareAdapter: false,
+    worldSize: 1,
+  });
+  assertEquals([d.data, d.out], ["data/wordnet", "o"]);
+});

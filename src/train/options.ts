@@ -11,7 +11,8 @@ import { type FlagSpecs, type FlagValues, UsageError } from "../cli/flags.ts";
 export const TRAIN_FLAGS = {
   data: {
     type: "string",
-    help: "data dir of llm.c shards (default data/wordnet, prepared if missing)",
+    help:
+      "data dir of llm.c shards (default data/wordnet, prepared if missing; or SM_CHANNEL_TRAIN)",
   },
   model: {
     type: "string",
@@ -21,8 +22,7 @@ export const TRAIN_FLAGS = {
   "init-from": { type: "string", help: "start from a Hugging Face dir or one of our checkpoints" },
   out: {
     type: "string",
-    default: "out",
-    help: "output dir: metrics.jsonl, tensorboard/, checkpoints/",
+    help: "output dir: metrics.jsonl, tensorboard/, checkpoints/ (default out, or SM_MODEL_DIR)",
   },
   resume: { type: "boolean", default: false, help: "continue from the latest checkpoint in --out" },
   "max-steps": { type: "integer", min: 1, help: "optimizer steps (seed 90000)" },
@@ -185,7 +185,12 @@ export const RECIPES: Record<"seed" | "cpu", RecipeDefaults> = {
  */
 export function resolveTrainConfig(
   flags: TrainFlags,
-  { softwareAdapter, worldSize }: { softwareAdapter: boolean; worldSize: number },
+  { softwareAdapter, worldSize, env = {} }: {
+    softwareAdapter: boolean;
+    worldSize: number;
+    /** SageMaker's SM_CHANNEL_TRAIN and SM_MODEL_DIR default --data and --out. */
+    env?: Record<string, string | undefined>;
+  },
 ): TrainConfig {
   const recipe: "seed" | "cpu" = flags.model === undefined
     ? (softwareAdapter ? "cpu" : "seed")
@@ -197,10 +202,10 @@ export function resolveTrainConfig(
     accumFromTotal(flags["total-batch-tokens"] ?? d.totalBatchTokens, batchSize, seqLen, worldSize);
   const config: TrainConfig = {
     recipe,
-    data: flags.data ?? "data/wordnet",
+    data: flags.data ?? env.SM_CHANNEL_TRAIN ?? "data/wordnet",
     model: flags.model ?? d.model,
     initFrom: flags["init-from"] ?? null,
-    out: flags.out,
+    out: flags.out ?? env.SM_MODEL_DIR ?? "out",
     maxSteps: flags["max-steps"] ?? d.maxSteps,
     batchSize,
     seqLen,
@@ -243,4 +248,27 @@ function accumFromTotal(
     );
   }
   return total / perMicroStep;
+}
+
+/** The --help trailer: what the cpu recipe changes, as the flags that would set it. */
+export function cpuRecipeHelp(): string {
+  const r = RECIPES.cpu;
+  const flags = [
+    `--model ${r.model}`,
+    `--max-steps ${r.maxSteps}`,
+    `--batch-size ${r.batchSize}`,
+    `--seq-len ${r.seqLen}`,
+    `--grad-accum 1`,
+    `--lr ${r.lr}`,
+    `--min-lr ${r.minLr}`,
+    `--warmup-steps ${r.warmupSteps}`,
+    `--weight-decay ${r.weightDecay}`,
+    `--eval-interval ${r.evalInterval}`,
+    `--eval-steps ${r.evalSteps}`,
+    `--checkpoint-interval ${r.checkpointInterval}`,
+    `--log-interval ${r.logInterval}`,
+    `--sample-tokens ${r.sampleTokens}`,
+  ];
+  return "Defaults above are the seed recipe (GPT-2 124M). On a software adapter without --model,\n" +
+    `the cpu recipe applies instead:\n  ${flags.join(" ")}`;
 }

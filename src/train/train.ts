@@ -20,7 +20,13 @@ import { type Communicator, createCommunicator } from "../dist/communicator.ts";
 import { launch, launchPlan } from "../dist/launcher.ts";
 import { checkRanksAgree } from "../dist/agree.ts";
 import { latestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
-import { resolveTrainConfig, TRAIN_FLAGS, type TrainConfig, type TrainFlags } from "./options.ts";
+import {
+  cpuRecipeHelp,
+  resolveTrainConfig,
+  TRAIN_FLAGS,
+  type TrainConfig,
+  type TrainFlags,
+} from "./options.ts";
 import { ensureData, evalStepsThatFit } from "./data_source.ts";
 import { loadStart } from "./model_source.ts";
 import { RunLog } from "./run_log.ts";
@@ -34,7 +40,7 @@ const USAGE = "deno task train [flags]   (compiled: repgpt train [flags])";
 export async function trainMain(args: string[]): Promise<void> {
   const { values, help } = parseFlags(args, TRAIN_FLAGS);
   if (help) {
-    console.log(formatHelp(USAGE, TRAIN_FLAGS));
+    console.log(`${formatHelp(USAGE, TRAIN_FLAGS)}\n\n${cpuRecipeHelp()}`);
     return;
   }
   const plan = launchPlan(values.nproc);
@@ -59,6 +65,7 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
   const config = resolveTrainConfig(flags, {
     softwareAdapter: gpu.isFallback,
     worldSize: comm.worldSize,
+    env: Deno.env.toObject(),
   });
   say(recipeLine(config, gpu.isFallback, flags.model === undefined));
 
