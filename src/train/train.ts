@@ -19,6 +19,7 @@ import { learningRate } from "../optim/schedule.ts";
 import { type Communicator, createCommunicator } from "../dist/communicator.ts";
 import { launch, launchPlan } from "../dist/launcher.ts";
 import { checkRanksAgree } from "../dist/agree.ts";
+import { selectGpu } from "../dist/gpu_select.ts";
 import { latestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import {
   cpuRecipeHelp,
@@ -61,7 +62,13 @@ export async function trainMain(args: string[]): Promise<void> {
 export async function train(flags: TrainFlags, comm: Communicator): Promise<void> {
   const rank0 = comm.rank === 0;
   const say = (line: string) => rank0 && console.log(line);
+  const gpuChoice = selectGpu(comm.localRank);
   const gpu = await requestGpu({ log: true });
+  if (comm.worldSize > 1) {
+    console.log(
+      `rank ${comm.rank}: ${gpu.name} (${gpuChoice.address ?? "default"}: ${gpuChoice.reason})`,
+    );
+  }
   const config = resolveTrainConfig(flags, {
     softwareAdapter: gpu.isFallback,
     worldSize: comm.worldSize,
