@@ -8,7 +8,6 @@
  *   loop                all-reduces 64K floats forever, printing "iter <k>" (fault tests)
  *   fail <rank>         like loop, but <rank> exits with code 3 after its 3rd iteration
  *   mismatch            rank r all-reduces 10 + r floats: a programming error to report
- *   no-close            one all-reduce, then ends without close(): the process must still exit
  *   busy-main           rank 0 starts an all-reduce, then blocks its main thread for 3 s (as
  *                       a GPU wait does); every rank prints "finished at <ms>" when done
  *
@@ -101,15 +100,12 @@ if (import.meta.main) {
     }
     await pending;
     console.log(`finished at ${Date.now()}`);
-  } else if (mode === "no-close") {
-    await comm.allReduceMean(new Float32Array(4));
-    console.log("done without close");
   } else if (mode === "mismatch") {
     await comm.allReduceSum(new Float32Array(10 + comm.rank));
   } else {
     throw new Error(`unknown mode "${mode}"`);
   }
-  if (mode !== "no-close") await comm.close();
+  await comm.close();
 }
 
 /** Root of the repository, where the rank programs run. */

@@ -1,6 +1,6 @@
 /** MPI transport through FFI under a real mpirun, checked bit for bit against the socket ring. */
 import { assertEquals } from "./_assert.ts";
-import { plain, rankCommand, rankData, REPO } from "./_dist_rank.ts";
+import { plain, rankData, REPO } from "./_dist_rank.ts";
 
 const hasMpirun = await new Deno.Command("mpirun", { args: ["--version"], stdout: "null" })
   .output().then((r) => r.success, () => false);
@@ -9,23 +9,32 @@ if (!hasMpirun) {
 }
 
 Deno.test({
-  name: "mpi: 2 ranks under mpirun match the socket ring bit for bit (sum, mean, broadcast)",
+  name: "mpi: 2 ranks under mpirun, MPI and socket transports agree bit for bit",
   ignore: !hasMpirun,
   async fn() {
     const n = 100_003;
     const mpiOut = await Deno.makeTempDir({ prefix: "repgpt-mpi-test-" });
     const sockOut = await Deno.makeTempDir({ prefix: "repgpt-mpi-test-" });
-    try {
-      const mpi = await new Deno.Command("mpirun", {
+    const runtimeDir = await Deno.makeTempDir({ prefix: "repgpt-mpi-test-" });
+    const mpirun = (dist: string, out: string) =>
+      new Deno.Command("mpirun", {
         args: ["-np", "2", "--oversubscribe", Deno.execPath(), "run", "-A"]
-          .concat(["tests/_dist_rank.ts", "--dist", "mpi", "check", mpiOut, `${n}`]),
+          .concat(["tests/_dist_rank.ts", "--dist", dist, "check", out, `${n}`]),
         cwd: REPO,
-        // We run as root in CI containers; mpirun refuses that without these.
-        env: { OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1" },
+        env: {
+          // We run as root in CI containers; mpirun refuses that without these.
+          OMPI_ALLOW_RUN_AS_ROOT: "1",
+          OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1",
+          XDG_RUNTIME_DIR: runtimeDir,
+        },
       }).output();
+    try {
+      const mpi = await mpirun("mpi", mpiOut);
       assertEquals(mpi.code, 0, plain(mpi.stderr));
-      const sock = await rankCommand(["--nproc", "2", "check", sockOut, `${n}`]).output();
+      // The socket ring under mpirun: ranks from OMPI_COMM_WORLD_*, folder from the job id.
+      const sock = await mpirun("socket", sockOut);
       assertEquals(sock.code, 0, plain(sock.stderr));
+      assertEquals([...Deno.readDirSync(runtimeDir)], [], "the socket folder was left behind");
 
       const read = async (dir: string, name: string) =>
         new Uint32Array((await Deno.readFile(`${dir}/${name}`)).buffer);
@@ -41,6 +50,7 @@ Deno.test({
     } finally {
       await Deno.remove(mpiOut, { recursive: true });
       await Deno.remove(sockOut, { recursive: true });
+      await Deno.remove(runtimeDir, { recursive: true });
     }
   },
 });

@@ -240,12 +240,16 @@ export class Ring {
     }
   }
 
-  /** Fills `buf` from prev; `arrived(bytes)` runs after each read with the bytes filled so far. */
+  /**
+   * Fills `buf` from prev, at most a chunk per read; `arrived(bytes)` runs after each read with
+   * the bytes filled so far.
+   */
   async #recvInto(buf: Uint8Array, arrived?: (filled: number) => void): Promise<void> {
     this.#recvWaiting = true;
     try {
       for (let at = 0; at < buf.length;) {
-        const n = await this.fromPrev.read(buf.subarray(at));
+        const end = Math.min(buf.length, at + this.opts.chunkBytes);
+        const n = await this.fromPrev.read(buf.subarray(at, end));
         if (n === null) throw new Deno.errors.UnexpectedEof();
         at += n;
         this.#lastRecv = Date.now();

@@ -3,7 +3,7 @@
  * on the GPU. Requests are served one at a time in arrival order (every rank issues the same
  * sequence); data arrives as Float32Arrays on SharedArrayBuffers and is reduced in place.
  */
-import { parentPort } from "node:worker_threads";
+/// <reference lib="deno.worker" />
 import { type ReduceOp, Ring, type RingOptions } from "./_ring.ts";
 
 /** Main thread to worker. `data` views a SharedArrayBuffer. */
@@ -56,7 +56,8 @@ function connected(): Ring {
   return ring;
 }
 
-parentPort!.on("message", (req: RingRequest) => {
+self.onmessage = (e: MessageEvent<RingRequest>) => {
+  const req = e.data;
   queue = queue.then(async () => {
     const reply: RingReply = { id: req.id };
     try {
@@ -64,6 +65,6 @@ parentPort!.on("message", (req: RingRequest) => {
     } catch (err) {
       reply.error = err instanceof Error ? err.message : String(err);
     }
-    parentPort!.postMessage(reply);
+    self.postMessage(reply);
   });
-});
+};

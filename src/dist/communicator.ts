@@ -5,7 +5,7 @@
  * launcher's environment (see rank.ts).
  */
 import { type Env, rankFromEnv } from "./rank.ts";
-import { socketDirFromEnv } from "./socket_dir.ts";
+import { SOCKET_DIR_ENV, socketDirFromEnv } from "./socket_dir.ts";
 import { SocketCommunicator } from "./socket_ring.ts";
 import { MpiCommunicator } from "./mpi.ts";
 
@@ -86,6 +86,8 @@ export async function createCommunicator(opts: CommunicatorOptions = {}): Promis
   return await SocketCommunicator.create({
     ...info,
     dir: await socketDirFromEnv(env),
+    // launch() removes its folder; a folder named after mpirun's or srun's job id is ours.
+    removeDir: !env[SOCKET_DIR_ENV] && info.localRank === 0,
     timeoutMs,
     startupTimeoutMs,
     chunkBytes: opts.chunkBytes ?? 4 << 20,

@@ -1,9 +1,9 @@
 /**
  * Main-thread side of the Unix-socket ring: hands requests to the Worker (_ring_worker.ts) that
- * owns the sockets and resolves each call when its reply comes back. A node:worker_threads
- * Worker, because it can be unref'd: an idle communicator does not keep the process alive.
+ * owns the sockets and resolves each call when its reply comes back. A web Worker: Deno's
+ * node:worker_threads Worker could be unref'd, but ran the ring 100x slower at 128 MiB (Deno 2.9).
+ * The Worker keeps the process alive until close().
  */
-import { Worker } from "node:worker_threads";
 import type { Communicator } from "./communicator.ts";
 import type { RingReply, RingRequest } from "./_ring_worker.ts";
 
@@ -14,6 +14,8 @@ export interface SocketRingConfig {
   localRank: number;
   /** Private folder of the job's sockets (socket_dir.ts). */
   dir: string;
+  /** Remove `dir` at close (if empty: failure reports stay). */
+  removeDir: boolean;
   timeoutMs: number;
   startupTimeoutMs: number;
   chunkBytes: number;
@@ -29,32 +31,33 @@ export class SocketCommunicator implements Communicator {
   #pending = new Map<number, Pending>();
   #broken: Error | undefined;
 
-  private constructor(
-    readonly rank: number,
-    readonly worldSize: number,
-    readonly localRank: number,
-  ) {
-    this.#worker = new Worker(new URL("./_ring_worker.ts", import.meta.url));
-    this.#worker.unref();
-    this.#worker.on("message", (reply: RingReply) => {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly localRank: number;
+
+  private constructor(private cfg: SocketRingConfig) {
+    ({ rank: this.rank, worldSize: this.worldSize, localRank: this.localRank } = cfg);
+    this.#worker = new Worker(new URL("./_ring_worker.ts", import.meta.url), { type: "module" });
+    this.#worker.onmessage = (e: MessageEvent<RingReply>) => {
+      const reply = e.data;
       const p = this.#pending.get(reply.id);
-      this.#settled(reply.id);
+      this.#pending.delete(reply.id);
       if (reply.error === undefined) return p?.resolve();
       this.#broken ??= new Error(reply.error);
       p?.reject(new Error(reply.error));
-    });
-    this.#worker.on("error", (e: Error) => {
-      this.#broken ??= new Error(`rank ${rank}: all-reduce worker crashed: ${e.message}`);
-      for (const [id, p] of this.#pending) {
-        this.#settled(id);
-        p.reject(this.#broken);
-      }
-    });
+    };
+    this.#worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      const crash = new Error(`rank ${this.rank}: all-reduce worker crashed: ${e.message}`);
+      this.#broken ??= crash;
+      for (const p of this.#pending.values()) p.reject(crash);
+      this.#pending.clear();
+    };
   }
 
   /** Starts the Worker and connects the ring; rejects if the neighbours don't show up in time. */
   static async create(cfg: SocketRingConfig): Promise<SocketCommunicator> {
-    const comm = new SocketCommunicator(cfg.rank, cfg.worldSize, cfg.localRank);
+    const comm = new SocketCommunicator(cfg);
     try {
       await comm.#request({
         type: "connect",
@@ -97,7 +100,8 @@ export class SocketCommunicator implements Communicator {
     try {
       if (!this.#broken) await this.#request({ type: "close", id: 0 });
     } finally {
-      await this.#worker.terminate();
+      this.#worker.terminate();
+      if (this.cfg.removeDir) await Deno.remove(this.cfg.dir).catch(() => {});
     }
   }
 
@@ -114,13 +118,8 @@ export class SocketCommunicator implements Communicator {
     if (this.#broken) return Promise.reject(this.#broken);
     req.id = ++this.#nextId;
     return new Promise((resolve, reject) => {
-      if (this.#pending.size === 0) this.#worker.ref(); // a reply is due: stay alive for it
       this.#pending.set(req.id, { resolve, reject });
       this.#worker.postMessage(req);
     });
-  }
-
-  #settled(id: number): void {
-    if (this.#pending.delete(id) && this.#pending.size === 0) this.#worker.unref();
   }
 }
