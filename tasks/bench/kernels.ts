@@ -87,10 +87,12 @@ function parseTiles(spec: string): MatmulTiles {
   return { entry: m[1] as MatmulTiles["entry"], WX, WY, TM, TN, BK };
 }
 
-function positive(flag: string, value: string | undefined, fallback: number): number {
+function positive(flag: string, value: string | undefined, fallback: number, integer = true) {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!(n > 0)) throw new Error(`--${flag} ${value}: expected a positive number`);
+  if (!(n > 0) || (integer && !Number.isInteger(n))) {
+    throw new Error(`--${flag} ${value}: expected a positive ${integer ? "integer" : "number"}`);
+  }
   return n;
 }
 
@@ -123,7 +125,7 @@ export async function main(args: string[]): Promise<void> {
     }
   }
   const peak = values["peak-tflops"]
-    ? positive("peak-tflops", values["peak-tflops"], 0)
+    ? positive("peak-tflops", values["peak-tflops"], 0, false)
     : peakTflops(gpu.name);
   const op = await createMatmul(gpu, { tiles });
   const naive = new Map<string, Kernel>();
