@@ -12,8 +12,9 @@ Deno.test("console: step and eval lines line up in llm.c style", () => {
       ms: 312.44,
       tokensPerS: 52430.4,
       mfu: 0.4123,
+      etaSeconds: 3 * 3600 + 62,
     }),
-    "step    42/90000 | loss 5.123456 | lr 1.00e-02 | norm 1.2345 | 312.4 ms | 52,430 tok/s | MFU 41.2%",
+    "step    42/90000 | loss 5.123456 | lr 1.00e-02 | norm 1.2345 | 312.4 ms | 52,430 tok/s | MFU 41.2% | ETA 3:01:02",
   );
   assertEquals(
     formatStepLine({

@@ -7,6 +7,8 @@
  * The step is right-aligned to the width of `maxSteps` so columns line up for the whole run.
  */
 
+import { formatDuration } from "./progress.ts";
+
 /** What one training step reports. */
 export interface StepLine {
   step: number;
@@ -21,6 +23,8 @@ export interface StepLine {
   tokensPerS: number;
   /** Model FLOPs utilization as a fraction of peak (0.412 prints 41.2%); omitted if unknown. */
   mfu?: number;
+  /** Estimated seconds to the end of the run; omitted if unknown. */
+  etaSeconds?: number;
 }
 
 /** What one evaluation reports. */
@@ -44,6 +48,7 @@ export function formatStepLine(s: StepLine): string {
     `${formatThousands(s.tokensPerS)} tok/s`,
   ];
   if (s.mfu !== undefined) parts.push(`MFU ${(s.mfu * 100).toFixed(1)}%`);
+  if (s.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(s.etaSeconds)}`);
   return parts.join(" | ");
 }
 

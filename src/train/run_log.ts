@@ -18,10 +18,17 @@ export interface StepStats {
   tokensPerS: number;
   /** Fraction of the adapter's f32 peak, when known. */
   mfu?: number;
+  /** Estimated seconds to the end of the run. */
+  etaSeconds?: number;
 }
 
 /** Console + metrics.jsonl + TensorBoard for one run. */
 export class RunLog {
+  /** For the end-of-run summary. */
+  lastLoss: number | undefined;
+  firstValLoss: number | undefined;
+  lastValLoss: number | undefined;
+
   private constructor(
     readonly maxSteps: number,
     readonly metrics: MetricsWriter,
@@ -51,6 +58,7 @@ export class RunLog {
       tokens_per_s: s.tokensPerS,
       mfu: s.mfu,
     });
+    this.lastLoss = s.loss;
     this.tensorboard.scalars(s.step, {
       "Loss/train": s.loss,
       learning_rate: s.lr,
@@ -62,6 +70,8 @@ export class RunLog {
   eval(step: number, valLoss: number, batches: number, seconds: number): void {
     console.log(formatEvalLine({ step, maxSteps: this.maxSteps, valLoss, batches, seconds }));
     this.metrics.write({ step, val_loss: valLoss });
+    this.firstValLoss ??= valLoss;
+    this.lastValLoss = valLoss;
     this.tensorboard.scalars(step, { "Loss/eval": valLoss });
   }
 

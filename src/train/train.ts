@@ -31,6 +31,7 @@ import {
 import { ensureData, evalStepsThatFit } from "./data_source.ts";
 import { loadStart } from "./model_source.ts";
 import { RunLog } from "./run_log.ts";
+import { formatDuration } from "../log/progress.ts";
 import { Rng } from "./rng.ts";
 import { peakTflops, trainingFlopsPerToken } from "./mfu.ts";
 import { sampleText } from "./sample.ts";
@@ -185,10 +186,12 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
         ms,
         tokensPerS: tokensPerStep / (ms / 1000),
         mfu: peak ? flopsPerStep / (ms / 1000) / (peak * 1e12) : undefined,
+        etaSeconds: (config.maxSteps - step) * ms / 1000,
       });
     }
   };
 
+  const started = performance.now();
   if (start.step === 0) await runEval(0);
   for (let step = start.step; step < config.maxSteps; step++) {
     model.zeroGrads();
@@ -208,10 +211,21 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
     const checkpointDue = done === config.maxSteps ||
       (config.checkpointInterval > 0 && done % config.checkpointInterval === 0);
     if (done % config.logInterval === 0 || checkpointDue) await logSteps(done);
+    const paused = performance.now(); // ms/step leaves out evals and saves
     if (config.evalInterval > 0 && done % config.evalInterval === 0) await runEval(done);
     if (checkpointDue) await save(done);
+    lastLog.time += performance.now() - paused;
   }
   log?.close();
+  const seconds = (performance.now() - started) / 1000;
+  say(
+    `done: ${config.maxSteps - start.step} steps in ${formatDuration(seconds)} | ` +
+      `train loss ${log?.lastLoss?.toFixed(4) ?? "-"} | val loss ` +
+      (log?.firstValLoss === undefined
+        ? "-"
+        : `${log.firstValLoss.toFixed(4)} -> ${log.lastValLoss!.toFixed(4)}`) +
+      ` | checkpoint ${latestCheckpoint(checkpoints) ?? "-"}`,
+  );
 
   if (rank0 && config.sampleTokens > 0) {
     console.log(`sample (${config.sampleTokens} tokens, temperature 1.0, top-k 40):`);
