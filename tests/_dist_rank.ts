@@ -8,6 +8,8 @@
  *   loop                all-reduces 64K floats forever, printing "iter <k>" (fault tests)
  *   fail <rank>         like loop, but <rank> exits with code 3 after its 3rd iteration
  *   mismatch            rank r all-reduces 10 + r floats: a programming error to report
+ *   close-pending       rank 1 idles 3 s; rank 0 closes while its all-reduce waits for rank 1,
+ *                       printing how that all-reduce ended and how long close() took
  *   busy-main           rank 0 starts an all-reduce, then blocks its main thread for 3 s (as
  *                       a GPU wait does); every rank prints "finished at <ms>" when done
  *
@@ -91,6 +93,18 @@ if (import.meta.main) {
       await comm.allReduceMean(data);
       console.log(`iter ${k}`);
     }
+  } else if (mode === "close-pending") {
+    if (comm.rank === 1) await new Promise((resolve) => setTimeout(resolve, 3000));
+    else {
+      const pending = comm.allReduceSum(new Float32Array(4)).then(
+        () => "resolved",
+        (e) => `rejected: ${e.message}`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const t0 = Date.now();
+      await comm.close();
+      console.log(`close took ${Date.now() - t0} ms; the all-reduce ${await pending}`);
+    }
   } else if (mode === "busy-main") {
     const pending = comm.allReduceSum(sharedFloat32(1 << 16));
     if (comm.rank === 0) {
@@ -105,7 +119,7 @@ if (import.meta.main) {
   } else {
     throw new Error(`unknown mode "${mode}"`);
   }
-  await comm.close();
+  await comm.close(); // a second close() (close-pending) must be harmless
 }
 
 /** Root of the repository, where the rank programs run. */
@@ -120,6 +134,23 @@ export function rankCommand(args: string[], env: Record<string, string> = {}): D
     stdout: "piped",
     stderr: "piped",
   });
+}
+
+/**
+ * Runs `cmd` to the end like `output()`, but sends SIGTERM after `limitMs` so that a hang
+ * fails the test instead of stalling the suite (a launcher passes SIGTERM on to its ranks).
+ */
+export async function outputWithin(
+  cmd: Deno.Command,
+  limitMs = 60_000,
+): Promise<Deno.CommandOutput> {
+  const child = cmd.spawn();
+  const timer = setTimeout(() => child.kill("SIGTERM"), limitMs);
+  try {
+    return await child.output();
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Text without ANSI colour codes (Deno colours uncaught errors). */

@@ -1,6 +1,6 @@
 /** Ring all-reduce over real Unix sockets between real rank processes. */
 import { assert, assertEquals } from "./_assert.ts";
-import { plain, rankCommand, rankData, ringReference } from "./_dist_rank.ts";
+import { outputWithin, plain, rankCommand, rankData, ringReference } from "./_dist_rank.ts";
 
 /** Runs `check` on `W` launched ranks and compares every rank's bytes with the reference. */
 async function checkRing(W: number, n: number): Promise<void> {
@@ -8,7 +8,7 @@ async function checkRing(W: number, n: number): Promise<void> {
   try {
     // 64 KiB chunks: the 400 KB test arrays cross several chunk boundaries per segment.
     const args = ["--nproc", `${W}`, "--chunk", "65536", "check", out, `${n}`];
-    const res = await rankCommand(args).output();
+    const res = await outputWithin(rankCommand(args));
     assertEquals(res.code, 0, plain(res.stderr));
     const inputs = Array.from({ length: W }, (_, r) => rankData(r, n));
     const expected: Record<string, Float32Array> = {
@@ -107,7 +107,7 @@ Deno.test("allreduce: a hung rank (SIGSTOP) fails the other after the timeout, n
 });
 
 Deno.test("allreduce: ranks calling collectives of different lengths get a clear error", async () => {
-  const res = await rankCommand(["--nproc", "2", "mismatch"]).output();
+  const res = await outputWithin(rankCommand(["--nproc", "2", "mismatch"]));
   assert(res.code !== 0);
   const text = plain(res.stderr);
   assert(
@@ -117,10 +117,19 @@ Deno.test("allreduce: ranks calling collectives of different lengths get a clear
 });
 
 Deno.test("allreduce: completes while a rank's main thread is blocked (it runs in a Worker)", async () => {
-  const res = await rankCommand(["--nproc", "2", "busy-main"]).output();
+  const res = await outputWithin(rankCommand(["--nproc", "2", "busy-main"]));
   const out = plain(res.stdout);
   assertEquals(res.code, 0, plain(res.stderr));
   const freed = Number(out.match(/^main thread free at (\d+)$/m)?.[1]);
   const rank1Done = Number(out.match(/^\[rank 1\] finished at (\d+)$/m)?.[1]);
   assert(rank1Done < freed, `rank 1 waited for rank 0's main thread:\n${out}`);
+});
+
+Deno.test("allreduce: close() ends a collective stuck on a silent peer at once", async () => {
+  const res = await outputWithin(rankCommand(["--nproc", "2", "close-pending"]));
+  const out = plain(res.stdout);
+  assertEquals(res.code, 0, plain(res.stderr));
+  const m = out.match(/^close took (\d+) ms; the all-reduce rejected: .*communicator closed$/m);
+  assert(m, out);
+  assert(Number(m[1]) < 2500, `close() waited for the peer: ${m[0]}`);
 });

@@ -1,6 +1,6 @@
 /** launch(): real rank processes, their output, failure propagation, signals, cleanup. */
 import { assert, assertEquals } from "./_assert.ts";
-import { plain, rankCommand } from "./_dist_rank.ts";
+import { outputWithin, plain, rankCommand } from "./_dist_rank.ts";
 import { selfCommand } from "../src/dist/launcher.ts";
 
 async function exists(path: string): Promise<boolean> {
@@ -24,7 +24,7 @@ Deno.test("launch: under deno run, ranks are this module run again with -A", () 
 });
 
 Deno.test("launch: the first failing rank fails the job, the rest stop, the folder goes", async () => {
-  const res = await rankCommand(["--nproc", "3", "fail", "1"]).output();
+  const res = await outputWithin(rankCommand(["--nproc", "3", "fail", "1"]));
   const stdout = plain(res.stdout), stderr = plain(res.stderr);
   assertEquals(res.code, 1, stderr);
   assert(stderr.includes("launch: rank 1 exited with code 3; stopped the other ranks"), stderr);

@@ -1,6 +1,6 @@
 /** MPI transport through FFI under a real mpirun, checked bit for bit against the socket ring. */
 import { assertEquals } from "./_assert.ts";
-import { plain, rankData, REPO } from "./_dist_rank.ts";
+import { outputWithin, plain, rankData, REPO } from "./_dist_rank.ts";
 
 const hasMpirun = await new Deno.Command("mpirun", { args: ["--version"], stdout: "null" })
   .output().then((r) => r.success, () => false);
@@ -17,17 +17,21 @@ Deno.test({
     const sockOut = await Deno.makeTempDir({ prefix: "repgpt-mpi-test-" });
     const runtimeDir = await Deno.makeTempDir({ prefix: "repgpt-mpi-test-" });
     const mpirun = (dist: string, out: string) =>
-      new Deno.Command("mpirun", {
-        args: ["-np", "2", "--oversubscribe", Deno.execPath(), "run", "-A"]
-          .concat(["tests/_dist_rank.ts", "--dist", dist, "check", out, `${n}`]),
-        cwd: REPO,
-        env: {
-          // We run as root in CI containers; mpirun refuses that without these.
-          OMPI_ALLOW_RUN_AS_ROOT: "1",
-          OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1",
-          XDG_RUNTIME_DIR: runtimeDir,
-        },
-      }).output();
+      outputWithin(
+        new Deno.Command("mpirun", {
+          args: ["-np", "2", "--oversubscribe", Deno.execPath(), "run", "-A"]
+            .concat(["tests/_dist_rank.ts", "--dist", dist, "check", out, `${n}`]),
+          cwd: REPO,
+          stdout: "piped",
+          stderr: "piped",
+          env: {
+            // We run as root in CI containers; mpirun refuses that without these.
+            OMPI_ALLOW_RUN_AS_ROOT: "1",
+            OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1",
+            XDG_RUNTIME_DIR: runtimeDir,
+          },
+        }),
+      );
     try {
       const mpi = await mpirun("mpi", mpiOut);
       assertEquals(mpi.code, 0, plain(mpi.stderr));

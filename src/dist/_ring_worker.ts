@@ -46,8 +46,7 @@ async function serve(req: RingRequest): Promise<void> {
     case "broadcast":
       return await connected().broadcast(req.data, req.root);
     case "close":
-      ring?.close();
-      return;
+      return; // done on arrival
   }
 }
 
@@ -58,6 +57,8 @@ function connected(): Ring {
 
 self.onmessage = (e: MessageEvent<RingRequest>) => {
   const req = e.data;
+  // Close at once rather than in turn: a collective stuck on a hung peer fails now, not later.
+  if (req.type === "close") ring?.close();
   queue = queue.then(async () => {
     const reply: RingReply = { id: req.id };
     try {

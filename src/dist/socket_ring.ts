@@ -30,6 +30,7 @@ export class SocketCommunicator implements Communicator {
   #nextId = 0;
   #pending = new Map<number, Pending>();
   #broken: Error | undefined;
+  #closed = false;
 
   readonly rank: number;
   readonly worldSize: number;
@@ -96,11 +97,15 @@ export class SocketCommunicator implements Communicator {
     return this.allReduceSum(new Float32Array(new SharedArrayBuffer(4 * this.worldSize)));
   }
 
+  /** Fails any collective still waiting, stops the Worker; later calls reject. Idempotent. */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     try {
       if (!this.#broken) await this.#request({ type: "close", id: 0 });
     } finally {
       this.#worker.terminate();
+      this.#broken ??= new Error(`rank ${this.rank}: communicator closed`);
       if (this.cfg.removeDir) await Deno.remove(this.cfg.dir).catch(() => {});
     }
   }
