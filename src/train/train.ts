@@ -136,6 +136,13 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
   const save = async (step: number) => {
     const params = await model.download("params");
     await checkRanksAgree(comm, params, `the parameters after step ${step}`);
+    if (!params.every(Number.isFinite)) {
+      const last = latestCheckpoint(checkpoints);
+      throw new Error(
+        `step ${step}: the parameters hold NaN or Inf; not saving them. ` +
+          (last ? `The last good checkpoint is ${last}.` : "No checkpoint was written."),
+      );
+    }
     if (rank0) {
       await saveCheckpoint(checkpoints, {
         step,
