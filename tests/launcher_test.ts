@@ -1,7 +1,7 @@
 /** launch(): real rank processes, their output, failure propagation, signals, cleanup. */
 import { assert, assertEquals } from "./_assert.ts";
 import { outputWithin, plain, rankCommand } from "./_dist_rank.ts";
-import { selfCommand } from "../src/dist/launcher.ts";
+import { launch, selfCommand } from "../src/dist/launcher.ts";
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
@@ -21,6 +21,10 @@ async function alive(pid: number): Promise<boolean> {
 Deno.test("launch: under deno run, ranks are this module run again with -A", () => {
   const [exe, run, allow, main] = selfCommand();
   assertEquals([exe, run, allow, main], [Deno.execPath(), "run", "-A", Deno.mainModule]);
+});
+
+Deno.test("launch: a program that cannot start fails the launch with code 1", async () => {
+  assertEquals(await launch({ nproc: 2, command: ["/nonexistent/repgpt"], args: [] }), 1);
 });
 
 Deno.test("launch: the first failing rank fails the job, the rest stop, the folder goes", async () => {

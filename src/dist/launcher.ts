@@ -116,20 +116,26 @@ export async function launch(opts: LaunchOptions): Promise<number> {
     const exits: Promise<void>[] = [];
     for (let local = 0; local < nproc; local++) {
       const rank = rankOffset + local;
-      const child = new Deno.Command(cmd, {
-        args,
-        env: {
-          ...opts.env,
-          RANK: `${rank}`,
-          LOCAL_RANK: `${local}`,
-          WORLD_SIZE: `${worldSize}`,
-          LOCAL_WORLD_SIZE: `${nproc}`,
-          [SOCKET_DIR_ENV]: dir,
-        },
-        stdin: "null",
-        stdout: rank === 0 ? "inherit" : "piped",
-        stderr: rank === 0 ? "inherit" : "piped",
-      }).spawn();
+      let child: Deno.ChildProcess;
+      try {
+        child = new Deno.Command(cmd, {
+          args,
+          env: {
+            ...opts.env,
+            RANK: `${rank}`,
+            LOCAL_RANK: `${local}`,
+            WORLD_SIZE: `${worldSize}`,
+            LOCAL_WORLD_SIZE: `${nproc}`,
+            [SOCKET_DIR_ENV]: dir,
+          },
+          stdin: "null",
+          stdout: rank === 0 ? "inherit" : "piped",
+          stderr: rank === 0 ? "inherit" : "piped",
+        }).spawn();
+      } catch (e) {
+        stop(`could not start rank ${rank} (${cmd}): ${e instanceof Error ? e.message : e}`);
+        break;
+      }
       children.push(child);
       const forwarded = rank === 0 ? [] : [
         prefixLines(child.stdout, `[rank ${rank}] `, Deno.stdout),
