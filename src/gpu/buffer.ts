@@ -72,7 +72,26 @@ export function writeBuffer(
 }
 
 /** Copy a buffer (or range) back to the CPU. Waits for all submitted work: use rarely. */
-export async function readBuffer(gpu: Gpu, source: Binding): Promise<ArrayBuffer> {
+export function readBuffer(gpu: Gpu, source: Binding): Promise<ArrayBuffer> {
+  return mapped(gpu, source, (bytes) => bytes.slice(0).buffer);
+}
+
+/**
+ * Copy a buffer (or range) of float32 into `out` (e.g. a SharedArrayBuffer view that a
+ * Worker reduces in place), with no allocation on the CPU. Waits like {@link readBuffer}.
+ */
+export async function readInto(gpu: Gpu, source: Binding, out: Float32Array): Promise<void> {
+  const { size } = asRange(source);
+  if (out.byteLength !== size) {
+    throw new RangeError(`readInto: ${size} bytes into a ${out.byteLength}-byte array`);
+  }
+  await mapped(gpu, source, (bytes) => {
+    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
+  });
+}
+
+/** Copy `source` into a mappable staging buffer and hand its bytes to `use` while mapped. */
+async function mapped<T>(gpu: Gpu, source: Binding, use: (bytes: Uint8Array) => T): Promise<T> {
   const { buffer, offset, size } = asRange(source);
   const aligned = Math.ceil(size / 4) * 4;
   const staging = gpu.device.createBuffer({
@@ -86,7 +105,7 @@ export async function readBuffer(gpu: Gpu, source: Binding): Promise<ArrayBuffer
     gpu.device.queue.submit([encoder.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     gpu.throwIfFailed(`reading back ${buffer.label}`);
-    return staging.getMappedRange().slice(0, size);
+    return use(new Uint8Array(staging.getMappedRange(), 0, size));
   } finally {
     staging.destroy();
   }

@@ -70,12 +70,16 @@ export class TensorBoardWriter {
   }
 
   /** Log one scalar, e.g. `scalar("Loss/train", 3.21, 1000)`. */
-  scalar(tag: string, value: number, step: number, wallTime = Date.now() / 1000): void {
+  scalar(tag: string, value: number, step: number, wallTime: number = Date.now() / 1000): void {
     this.scalars(step, { [tag]: value }, wallTime);
   }
 
   /** Log several scalars at one step, one event per tag, in one write. */
-  scalars(step: number, values: Record<string, number>, wallTime = Date.now() / 1000): void {
+  scalars(
+    step: number,
+    values: Record<string, number>,
+    wallTime: number = Date.now() / 1000,
+  ): void {
     const records = Object.entries(values).map(([tag, value]) =>
       encodeEvent({ wallTime, step, scalars: [{ tag, value }] })
     );

@@ -11,7 +11,14 @@
  * methods wait for the GPU. Structure and names follow llm.c's gpt2_forward / gpt2_backward.
  */
 import type { Gpu } from "../gpu/device.ts";
-import { type Binding, createBuffer, readF32, subRange, writeBuffer } from "../gpu/buffer.ts";
+import {
+  type Binding,
+  createBuffer,
+  readF32,
+  readInto,
+  subRange,
+  writeBuffer,
+} from "../gpu/buffer.ts";
 import type { Dispatch } from "../gpu/kernel.ts";
 import type { GPT2Config } from "./config.ts";
 import { type ParamLayout, paramLayout, type ParamTensor } from "./params.ts";
@@ -395,8 +402,16 @@ export class GPT2 {
 
   /** Read back a whole flat buffer. Waits for the GPU. */
   async download(flat: FlatName): Promise<Float32Array> {
-    const out = await readF32(this.gpu, this[flat]);
-    return out.length === this.layout.totalFloats ? out : out.slice(0, this.layout.totalFloats);
+    return await readF32(this.gpu, this.#whole(flat));
+  }
+
+  /** Read back a whole flat buffer into `out` (`layout.totalFloats` floats). Waits for the GPU. */
+  async downloadInto(flat: FlatName, out: Float32Array): Promise<void> {
+    await readInto(this.gpu, this.#whole(flat), out);
+  }
+
+  #whole(flat: FlatName): Binding {
+    return subRange(this[flat], 0, this.layout.totalFloats * 4);
   }
 
   /** Free every buffer and prepared dispatch. */

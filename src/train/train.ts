@@ -16,7 +16,7 @@ import { evaluate } from "../model/eval.ts";
 import { DataLoader, EvalLoader } from "../data/loader.ts";
 import { listSplit } from "../data/splits.ts";
 import { learningRate } from "../optim/schedule.ts";
-import { type Communicator, createCommunicator } from "../dist/communicator.ts";
+import { type Communicator, createCommunicator, sharedFloat32 } from "../dist/communicator.ts";
 import { launch, launchPlan } from "../dist/launcher.ts";
 import { checkRanksAgree } from "../dist/agree.ts";
 import { selectGpu } from "../dist/gpu_select.ts";
@@ -133,30 +133,39 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
     await comm.allReduceMean(loss);
     log?.eval(step, loss[0], evalLoader.steps, (performance.now() - t0) / 1000);
   };
+  // Rank 0 writes checkpoints in the background while training goes on; the next save (and
+  // the end of the run) waits for the previous one, and a failed write stops the run there.
+  let writing: Promise<unknown> = Promise.resolve();
+  /** Stop a diverged run once the checkpoint being written has landed, and name it. */
+  const diverged = async (what: string): Promise<never> => {
+    await writing;
+    const last = latestCheckpoint(checkpoints);
+    throw new Error(
+      `${what} ${last ? `The last good checkpoint is ${last}.` : "No checkpoint was written."}`,
+    );
+  };
   const save = async (step: number) => {
+    await writing;
     const params = await model.download("params");
     await checkRanksAgree(comm, params, `the parameters after step ${step}`);
     if (!params.every(Number.isFinite)) {
-      const last = latestCheckpoint(checkpoints);
-      throw new Error(
-        `step ${step}: the parameters hold NaN or Inf; not saving them. ` +
-          (last ? `The last good checkpoint is ${last}.` : "No checkpoint was written."),
-      );
+      await diverged(`step ${step}: the parameters hold NaN or Inf; not saving them.`);
     }
     if (rank0) {
-      await saveCheckpoint(checkpoints, {
+      const [m, v] = [await model.download("m"), await model.download("v")];
+      writing = saveCheckpoint(checkpoints, {
         step,
         layout: model.layout.tensors,
         params,
-        m: () => model.download("m"),
-        v: () => model.download("v"),
+        m,
+        v,
         config,
         modelConfig: start.modelConfig,
         loaderState: loader.state(),
         rngState: rng.state(),
       });
+      writing.catch(() => {}); // reported when awaited: at the next save or the end
     }
-    await comm.barrier();
   };
 
   const lrAt = (step: number) =>
@@ -179,11 +188,7 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
       const step = done - stats.length + 1 + i;
       const loss = losses[i];
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-        const last = latestCheckpoint(checkpoints);
-        throw new Error(
-          `step ${step}: the loss is ${loss} (grad norm ${gradNorm}); stopping. ` +
-            (last ? `The last good checkpoint is ${last}.` : "No checkpoint was written."),
-        );
+        await diverged(`step ${step}: the loss is ${loss} (grad norm ${gradNorm}); stopping.`);
       }
       log?.step({
         step,
@@ -198,6 +203,8 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
     }
   };
 
+  // Shared memory: the all-reduce Worker sums the gradients in place, without copies.
+  const gradsHost = comm.worldSize > 1 ? sharedFloat32(model.layout.totalFloats) : null;
   const started = performance.now();
   if (start.step === 0) await runEval(0);
   for (let step = start.step; step < config.maxSteps; step++) {
@@ -207,10 +214,10 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
       model.uploadBatch(batch.inputs, batch.targets);
       model.step();
     }
-    if (comm.worldSize > 1) {
-      const grads = await model.download("grads");
-      await comm.allReduceMean(grads);
-      model.upload("grads", grads);
+    if (gradsHost) {
+      await model.downloadInto("grads", gradsHost);
+      await comm.allReduceMean(gradsHost);
+      model.upload("grads", gradsHost);
     }
     model.optimizerStep(step + 1, lrAt(step));
 
@@ -223,6 +230,7 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
     if (checkpointDue) await save(done);
     lastLog.time += performance.now() - paused;
   }
+  await writing;
   log?.close();
   const seconds = (performance.now() - started) / 1000;
   say(
