@@ -1,16 +1,13 @@
 /** MPI transport through FFI under a real mpirun, checked bit for bit against the socket ring. */
 import { assertEquals } from "./_assert.ts";
+import { hasMpirun, MPIRUN_ROOT_ENV } from "./_mpirun.ts";
 import { outputWithin, plain, rankData, REPO } from "./_dist_rank.ts";
 
-const hasMpirun = await new Deno.Command("mpirun", { args: ["--version"], stdout: "null" })
-  .output().then((r) => r.success, () => false);
-if (!hasMpirun) {
-  console.warn("mpi_test: skipped, mpirun is not installed (apt install openmpi-bin)");
-}
+const mpirunHere = await hasMpirun("mpi_test");
 
 Deno.test({
   name: "mpi: 2 ranks under mpirun, MPI and socket transports agree bit for bit",
-  ignore: !hasMpirun,
+  ignore: !mpirunHere,
   async fn() {
     const n = 100_003;
     const mpiOut = await Deno.makeTempDir({ prefix: "repgpt-mpi-test-" });
@@ -25,9 +22,7 @@ Deno.test({
           stdout: "piped",
           stderr: "piped",
           env: {
-            // We run as root in CI containers; mpirun refuses that without these.
-            OMPI_ALLOW_RUN_AS_ROOT: "1",
-            OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1",
+            ...MPIRUN_ROOT_ENV,
             XDG_RUNTIME_DIR: runtimeDir,
           },
         }),

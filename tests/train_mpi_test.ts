@@ -4,18 +4,15 @@
  * in one rounding, so the losses agree bit for bit.
  */
 import { join } from "node:path";
+import { hasMpirun, MPIRUN_ROOT_ENV } from "./_mpirun.ts";
 import { assertEquals } from "./_assert.ts";
 import { runTrain, tinyRunArgs, TRAIN, trainLosses, writeTokenData } from "./_train_run.ts";
 
-const hasMpirun = await new Deno.Command("mpirun", { args: ["--version"], stdout: "null" })
-  .output().then((r) => r.success, () => false);
-if (!hasMpirun) {
-  console.warn("train_mpi_test: skipped, mpirun is not installed (apt install openmpi-bin)");
-}
+const mpirunHere = await hasMpirun("train_mpi_test");
 
 Deno.test({
   name: "train: mpirun -np 2 --dist mpi matches --nproc 2 over sockets bit for bit",
-  ignore: !hasMpirun,
+  ignore: !mpirunHere,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "train_mpi_" });
     try {
@@ -27,7 +24,7 @@ Deno.test({
       const run = await new Deno.Command("mpirun", {
         args: ["-np", "2", "--oversubscribe", Deno.execPath(), "run", "-A", TRAIN]
           .concat(args(mpi, ["--dist", "mpi"])),
-        env: { OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1" },
+        env: MPIRUN_ROOT_ENV,
         stdout: "piped",
         stderr: "piped",
       }).output();

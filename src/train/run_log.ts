@@ -4,23 +4,12 @@
  * `learning_rate`) plus `grad_norm` and `tokens_per_s`.
  */
 import { join } from "node:path";
-import { formatEvalLine, formatStepLine } from "../log/console.ts";
+import { formatEvalLine, formatStepLine, type StepLine } from "../log/console.ts";
 import { MetricsWriter } from "../log/metrics.ts";
 import { TensorBoardWriter } from "../log/tensorboard.ts";
 
-/** One optimizer step's numbers. `step` counts updates done, 1-based. */
-export interface StepStats {
-  step: number;
-  loss: number;
-  lr: number;
-  gradNorm: number;
-  ms: number;
-  tokensPerS: number;
-  /** Fraction of the adapter's f32 peak, when known. */
-  mfu?: number;
-  /** Estimated seconds to the end of the run. */
-  etaSeconds?: number;
-}
+/** One optimizer step's numbers (`step` counts updates done, 1-based). */
+export type StepReport = Omit<StepLine, "maxSteps">;
 
 /** Console + metrics.jsonl + TensorBoard for one run. */
 export class RunLog {
@@ -47,7 +36,7 @@ export class RunLog {
     return new RunLog(maxSteps, metrics, tensorboard);
   }
 
-  step(s: StepStats): void {
+  step(s: StepReport): void {
     console.log(formatStepLine({ ...s, maxSteps: this.maxSteps }));
     this.metrics.write({
       step: s.step,
