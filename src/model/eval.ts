@@ -46,24 +46,25 @@ export async function evaluate(model: GPT2, loader: EvalLoader): Promise<number>
 }
 
 /**
- * Load weights for `--init-from`: a Hugging Face directory (has config.json), one of our
- * checkpoint files (src/train/checkpoint.ts), or a directory of them (the latest).
+ * Load weights for `--init-from` / `--from`: a Hugging Face directory (has config.json), one of
+ * our checkpoint files (src/train/checkpoint.ts), a directory of them, or a training run's
+ * `--out` directory (the latest checkpoint in either).
  */
 export async function loadWeights(path: string): Promise<LoadedModel> {
   let stat: Deno.FileInfo;
   try {
     stat = await Deno.stat(path);
   } catch (e) {
-    throw new Error(`--init-from ${path}: ${(e as Error).message}`);
+    throw new Error(`${path}: ${(e as Error).message}`);
   }
   let file = path;
   if (stat.isDirectory) {
     if (await exists(`${path}/config.json`)) return await loadHf(path);
-    const latest = latestCheckpoint(path);
+    const latest = latestCheckpoint(path) ?? latestCheckpoint(`${path}/checkpoints`);
     if (!latest) {
       throw new Error(
-        `--init-from ${path}: neither a Hugging Face dir (no config.json) nor a dir of ` +
-          "checkpoints (no step_*.safetensors)",
+        `${path}: neither a Hugging Face dir (no config.json) nor a dir of checkpoints ` +
+          "(no step_*.safetensors in it or in its checkpoints/)",
       );
     }
     file = latest;
