@@ -34,6 +34,10 @@ export async function sampleText(model: GPT2, o: SampleOptions): Promise<number[
   const ids = [tok.eot, ...tok.encode(o.prompt)];
   const { B, T } = model;
   const V = model.config.vocabSize;
+  const outside = ids.find((id) => id >= V);
+  if (outside !== undefined) {
+    throw new Error(`the prompt has token ${outside}, outside this model's vocabulary of ${V}`);
+  }
   const inputs = new Uint32Array(B * T);
   const stream = tok.textStream();
   const generated: number[] = [];
