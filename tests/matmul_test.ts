@@ -27,14 +27,21 @@ const TOL = { rtol: 1e-5, atol: 1e-5 };
 // Odd shapes take the scalar kernels; multiples of 4 take matmul_regs4 (16-byte loads).
 const SHAPES = [[37, 45, 29], [36, 44, 28]];
 
-for (const [name, tiles] of Object.entries(MATMUL_VARIANTS)) {
-  for (
-    const [maxBinding, [N, C, OC]] of [[undefined, SHAPES[0]], [1024, SHAPES[0]], [
-      undefined,
-      SHAPES[1],
-    ]] as const
-  ) {
-    const split = maxBinding ? ", split over a 1 KiB binding limit" : "";
+// Splits: over a 1 KiB binding limit, and over K in passes of at most 8 (equal passes of 8
+// and a tail: odd for SHAPES[0], a multiple of 4 for SHAPES[1]).
+const CASES: { shape: number[]; maxBinding?: number; kChunk?: number }[] = [
+  { shape: SHAPES[0] },
+  { shape: SHAPES[0], maxBinding: 1024 },
+  { shape: SHAPES[1] },
+  { shape: SHAPES[0], kChunk: 8 },
+  { shape: SHAPES[1], kChunk: 8 },
+];
+
+for (const [name, variant] of Object.entries(MATMUL_VARIANTS)) {
+  for (const { shape: [N, C, OC], maxBinding, kChunk } of CASES) {
+    const tiles = { ...variant, kChunk: kChunk ?? variant.kChunk };
+    const split = (maxBinding ? ", split over a 1 KiB binding limit" : "") +
+      (kChunk ? `, K in passes of ${kChunk}` : "");
     Deno.test(`matmul ${name} ${N}x${C}x${OC}${split}: forward and backward match the reference`, async (t) => {
       const gpu = await requestGpu();
       const op = await createMatmul(gpu, { tiles, maxBinding });
@@ -61,6 +68,8 @@ for (const [name, tiles] of Object.entries(MATMUL_VARIANTS)) {
           true,
           labels.join(),
         );
+        // One pass per K chunk (C = 45 or 44 in passes of at most 8: 6 passes).
+        if (kChunk) assertEquals(labels.length, Math.ceil(C / kChunk), labels.join());
       });
       for (const withBias of [true, false]) {
         await t.step(`forward ${withBias ? "with" : "without"} bias`, async () => {

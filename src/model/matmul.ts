@@ -7,6 +7,11 @@
  * `maxBinding` bytes of each operand at offsets aligned to `gpu.offsetAlignment`; the
  * remainder of each offset travels as an element offset in the kernel's params. Pieces over K
  * accumulate into the output, in a fixed order.
+ *
+ * On CPU adapters a long K is also split, into passes of at most {@link MatmulTiles.kChunk}:
+ * lavapipe runs a workgroup's SIMD rows one after the other, each over all of K, so unless a
+ * workgroup's slices of a and b stay in cache, every row streams them again from memory
+ * (lm_head dinp, K = Vp = 50,304, ran at half the speed of the other products).
  */
 import type { Gpu } from "../gpu/device.ts";
 import { asRange, type Binding, type BufferRange, createBuffer } from "../gpu/buffer.ts";
@@ -27,6 +32,12 @@ export interface MatmulTiles {
   TN: number;
   /** K step per tile (tiled) or per unrolled block (regs). */
   BK: number;
+  /**
+   * Largest K of one pass; longer products accumulate passes over K chunks, in order.
+   * Default: for "regs", what keeps a workgroup's slices of a and b, (BM + BN) x kChunk f32,
+   * within 512 KiB (half a CPU core's L2 here); for "tiled", all of K in one pass.
+   */
+  kChunk?: number;
 }
 
 /** The configurations tested for parity; {@link defaultTiles} picks one per adapter. */
@@ -139,6 +150,8 @@ export interface MatmulOp {
 }
 
 const MAX_GRID = 65535;
+/** Bytes of a and b one "regs" workgroup should keep in cache per pass (see kChunk). */
+const REGS_PASS_BYTES = 512 * 1024;
 const BIAS_WX = 32;
 const BIAS_WY = 8;
 
@@ -182,6 +195,8 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
   const BN = tiles.WX * tiles.TN;
   const maxElems = Math.floor(maxBinding / 4);
   const alignElems = gpu.offsetAlignment / 4;
+  const kChunk = tiles.kChunk ??
+    (tiles.entry === "regs" ? Math.floor(REGS_PASS_BYTES / ((BM + BN) * 4)) : Infinity);
 
   /** Largest piece of `rows` rows of an operand (row length `cols`, stride `ld`) to bind. */
   function rowsPerPiece(what: string, rows: number, cols: number, ld: number, tile: number) {
@@ -219,6 +234,11 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     if (bNK) pn = Math.min(pn, bRows);
     else pk = Math.min(pk, bRows);
     pm = Math.min(pm, rowsPerPiece(`${label}: c`, M, N, ldc, BM));
+    if (pk > kChunk) {
+      // Passes of equal length (multiples of 4 keep the 16-byte loads) rather than a short tail.
+      const passes = Math.ceil(K / kChunk);
+      pk = Math.min(kChunk, Math.ceil(K / passes / 4) * 4);
+    }
     const layout = `${d.aLayout}@${d.bLayout}`;
     const dispatches: Dispatch[] = [];
     for (let k0 = 0; k0 < K; k0 += pk) {
@@ -357,7 +377,8 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
 }
 
 function checkTiles(t: MatmulTiles): void {
-  const ok = [t.WX, t.WY, t.TM, t.TN, t.BK].every((v) => Number.isInteger(v) && v > 0) &&
+  const ok =
+    [t.WX, t.WY, t.TM, t.TN, t.BK, t.kChunk ?? 1].every((v) => Number.isInteger(v) && v > 0) &&
     (t.entry === "regs" ||
       t.TM % 4 === 0 && t.TN % 4 === 0 && (t.TM * t.BK) % t.WX === 0 &&
         (t.TN * t.BK) % t.WY === 0);

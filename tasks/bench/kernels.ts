@@ -7,6 +7,8 @@
  *                                  16 x 1024 on a GPU)
  *   --variant NAME   tile variant (regs | tiled; default per adapter)
  *   --tiles E:WX,WY,TM,TN,BK       a custom tile configuration, e.g. regs:8,8,4,4,4
+ *   --k-chunk K      largest K per pass (default per tiles, see MatmulTiles.kChunk; a value
+ *                    above every K, e.g. 100000, runs each product in one pass)
  *   --trials K       timed trials per kernel, the median is printed (default 3)
  *   --peak-tflops X  f32 peak for MFU when the adapter is not in the table
  *   --no-naive       skip the naive baseline (slow at GPU sizes on a CPU adapter)
@@ -20,6 +22,7 @@ import { createBuffer } from "../../src/gpu/buffer.ts";
 import { type Dispatch, Kernel, submit } from "../../src/gpu/kernel.ts";
 import {
   createMatmul,
+  defaultTiles,
   type GemmDesc,
   MATMUL_VARIANTS,
   type MatmulTiles,
@@ -105,6 +108,7 @@ export async function main(args: string[]): Promise<void> {
       "seq-len": { type: "string" },
       variant: { type: "string" },
       tiles: { type: "string" },
+      "k-chunk": { type: "string" },
       trials: { type: "string" },
       "peak-tflops": { type: "string" },
       "no-naive": { type: "boolean" },
@@ -123,6 +127,9 @@ export async function main(args: string[]): Promise<void> {
         `--variant ${values.variant}: expected one of ${Object.keys(MATMUL_VARIANTS).join(", ")}`,
       );
     }
+  }
+  if (values["k-chunk"]) {
+    tiles = { ...(tiles ?? defaultTiles(gpu)), kChunk: positive("k-chunk", values["k-chunk"], 0) };
   }
   const peak = values["peak-tflops"]
     ? positive("peak-tflops", values["peak-tflops"], 0, false)
