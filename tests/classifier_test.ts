@@ -34,8 +34,13 @@ const cases: [string, MatmulTiles, number | undefined][] = [
   ["regs", regs, undefined],
   ["tiled", tiled, undefined],
   ["regs, wte split over a 4 KiB binding limit", regs, 4096],
-  // dx = dlogits @ wte has K = Vp: as on GPT-2's vocabulary, it runs in accumulated passes.
-  ["regs, K in passes of 40", { ...regs, kChunk: 40 }, undefined],
+  // dx = dlogits @ wte has K = Vp and reads C = 24 > BN = 8 columns of wte per row: as on
+  // GPT-2's vocabulary, it runs in accumulated passes over K (here 4 of 32).
+  [
+    "regs 8 x 8 tiles, dx in K passes of 40",
+    { entry: "regs", WX: 2, WY: 2, TM: 4, TN: 4, BK: 4, kChunk: 40 },
+    undefined,
+  ],
 ];
 
 for (const [name, tiles, maxBinding] of cases) {
@@ -71,7 +76,13 @@ for (const [name, tiles, maxBinding] of cases) {
     await t.step(
       "forward + backward: losses, dx (=), dwte (+=), padded rows untouched",
       async () => {
-        await run(op.forwardBackward(g, { ...shape, dloss }));
+        const dispatches = op.forwardBackward(g, { ...shape, dloss });
+        if (tiles.kChunk) {
+          // 4 passes of dx per chunk of 4 rows.
+          const dxPasses = dispatches.filter((d) => d.kernel.label.endsWith("mk@kn")).length;
+          assertEquals(dxPasses, Math.ceil(N / 4) * 4);
+        }
+        await run(dispatches);
         const dx = new Float32Array(N * C), dwte = dwte0.slice();
         classifierBackward(dx, dwte, probs, x, wte, targets, dloss, N, C, Vp);
         assertClose((await read(g.losses)).subarray(0, N), losses, SMALL);

@@ -8,10 +8,14 @@
  * remainder of each offset travels as an element offset in the kernel's params. Pieces over K
  * accumulate into the output, in a fixed order.
  *
- * On CPU adapters a long K is also split, into passes of at most {@link MatmulTiles.kChunk}:
- * lavapipe runs a workgroup's SIMD rows one after the other, each over all of K, so unless a
- * workgroup's slices of a and b stay in cache, every row streams them again from memory
- * (lm_head dinp, K = Vp = 50,304, ran at half the speed of the other products).
+ * On CPU adapters a long K is also split, into passes of at most {@link MatmulTiles.kChunk},
+ * when an operand stored with K as its row index (a "km", b "kn") has rows wider than the
+ * workgroup's tile: lavapipe runs a workgroup's SIMD rows one after the other, each over all
+ * of K, and such a slice is K short pieces spread over K rows of memory, which fall out of
+ * cache (and the TLB) before the next SIMD row reads them again. lm_head dinp (K = Vp =
+ * 50,304 rows of wte, 64 of its 768 columns per workgroup) ran at 40% of the other products'
+ * speed. Operands read along contiguous rows stream well and are left whole: splitting them
+ * cost a few percent.
  */
 import type { Gpu } from "../gpu/device.ts";
 import { asRange, type Binding, type BufferRange, createBuffer } from "../gpu/buffer.ts";
@@ -33,8 +37,9 @@ export interface MatmulTiles {
   /** K step per tile (tiled) or per unrolled block (regs). */
   BK: number;
   /**
-   * Largest K of one pass; longer products accumulate passes over K chunks, in order.
-   * Default: for "regs", what keeps a workgroup's slices of a and b, (BM + BN) x kChunk f32,
+   * Largest K of one pass over an operand read in short pieces of many rows (a "km" wider
+   * than BM, b "kn" wider than BN); longer such products accumulate passes over K chunks, in
+   * order. Default: for "regs", what keeps a workgroup's slices of a and b, (BM + BN) x kChunk f32,
    * within 512 KiB (half a CPU core's L2 here); for "tiled", all of K in one pass.
    */
   kChunk?: number;
@@ -207,7 +212,7 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
       );
     }
     let r = Math.min(rows, Math.floor(room / ld) + 1);
-    if (r > tile) r -= r % tile;
+    if (r > tile && r < rows) r -= r % tile; // whole tiles per piece, unless one piece does
     return Math.max(r, 1);
   }
 
@@ -234,7 +239,8 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     if (bNK) pn = Math.min(pn, bRows);
     else pk = Math.min(pk, bRows);
     pm = Math.min(pm, rowsPerPiece(`${label}: c`, M, N, ldc, BM));
-    if (pk > kChunk) {
+    const scattered = (aKM && lda > BM) || (!bNK && ldb > BN);
+    if (scattered && pk > kChunk) {
       // Passes of equal length (multiples of 4 keep the 16-byte loads) rather than a short tail.
       const passes = Math.ceil(K / kChunk);
       pk = Math.min(kChunk, Math.ceil(K / passes / 4) * 4);
