@@ -224,9 +224,10 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
     const done = step + 1;
     const checkpointDue = done === config.maxSteps ||
       (config.checkpointInterval > 0 && done % config.checkpointInterval === 0);
-    if (done % config.logInterval === 0 || checkpointDue) await logSteps(done);
+    const evalDue = config.evalInterval > 0 && done % config.evalInterval === 0;
+    if (done % config.logInterval === 0 || checkpointDue || evalDue) await logSteps(done);
     const paused = performance.now(); // ms/step leaves out evals and saves
-    if (config.evalInterval > 0 && done % config.evalInterval === 0) await runEval(done);
+    if (evalDue) await runEval(done);
     if (checkpointDue) await save(done);
     lastLog.time += performance.now() - paused;
   }
