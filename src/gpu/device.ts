@@ -54,6 +54,7 @@ export function requestGpu(options: GpuOptions = {}): Promise<Gpu> {
 }
 
 async function createGpu(options: GpuOptions): Promise<Gpu> {
+  ensureRuntimeDir();
   if (!("gpu" in navigator) || !navigator.gpu) {
     throw new Error("WebGPU is not available in this Deno (navigator.gpu is missing)");
   }
@@ -101,6 +102,26 @@ async function createGpu(options: GpuOptions): Promise<Gpu> {
     );
   }
   return gpu;
+}
+
+/**
+ * On a headless Linux machine without XDG_RUNTIME_DIR, the Vulkan driver's window-system probe
+ * prints "error: XDG_RUNTIME_DIR is invalid or not set" on every start. It is harmless; a
+ * private runtime folder (0700, like /run/user/UID) keeps it out of users' logs.
+ */
+function ensureRuntimeDir(): void {
+  if (Deno.build.os !== "linux" || Deno.env.get("XDG_RUNTIME_DIR")) return;
+  const uid = Deno.uid();
+  const dir = `/tmp/repgpt-runtime-${uid}`;
+  try {
+    Deno.mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) return;
+  }
+  const info = Deno.statSync(dir);
+  if (info.isDirectory && info.uid === uid && ((info.mode ?? 0) & 0o777) === 0o700) {
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+  }
 }
 
 /** `adapter.features` lists only standard features; `subgroups` must be probed by asking. */
