@@ -259,10 +259,9 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
 }
 
 function recipeLine(config: TrainConfig, software: boolean, auto: boolean): string {
-  const why = auto
-    ? (software
-      ? "software adapter, so the small cpu recipe (pass --model gpt2 for the 124M recipe)"
-      : "GPU adapter, so the seed recipe (GPT-2 124M)")
-    : `--model ${config.model}`;
-  return `recipe: ${config.recipe} (${why})`;
+  if (!auto) return `recipe: ${config.recipe} (--model ${config.model})`;
+  return software
+    ? `recipe: cpu: a software adapter, so the small ${config.model} model; ` +
+      "--model gpt2 selects the 124M seed recipe"
+    : "recipe: seed: GPT-2 124M on a GPU adapter";
 }
