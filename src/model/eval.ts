@@ -9,7 +9,7 @@ import { formatHelp, parseFlags, UsageError } from "../cli/flags.ts";
 import { requestGpu } from "../gpu/device.ts";
 import { EvalLoader } from "../data/loader.ts";
 import { listSplit } from "../data/splits.ts";
-import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
+import { type Checkpoint, latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
 import { type GPT2Config, validateConfig } from "./config.ts";
 import { type LoadedModel, loadHf } from "./hf.ts";
 import { GPT2 } from "./gpt2.ts";
@@ -70,8 +70,13 @@ export async function loadWeights(path: string): Promise<LoadedModel> {
     file = latest;
   }
   using checkpoint = await loadCheckpoint(file);
+  return await modelFromCheckpoint(checkpoint);
+}
+
+/** The model config (validated), layout and weights an open checkpoint holds. */
+export async function modelFromCheckpoint(checkpoint: Checkpoint): Promise<LoadedModel> {
   const config = checkpoint.modelConfig as GPT2Config;
-  validateConfig(config, `${file}: model_config`);
+  validateConfig(config, `${checkpoint.path}: model_config`);
   const layout = paramLayout(config);
   const params = new Float32Array(layout.totalFloats);
   await checkpoint.readInto(layout.tensors, { params });

@@ -3,10 +3,10 @@
  * step, data position and RNG), `--init-from` (a Hugging Face dir or one of our checkpoints:
  * weights only), or a fresh init of the `--model` preset.
  */
-import { type GPT2Config, presetConfig, validateConfig } from "../model/config.ts";
+import { type GPT2Config, presetConfig } from "../model/config.ts";
 import { paramLayout } from "../model/params.ts";
 import { initParams } from "../model/init.ts";
-import { loadWeights } from "../model/eval.ts";
+import { loadWeights, modelFromCheckpoint } from "../model/eval.ts";
 import type { LoaderState } from "../data/loader.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
 import type { RngState } from "./rng.ts";
@@ -60,8 +60,6 @@ function fresh(config: TrainConfig): RunStart {
 
 async function fromCheckpoint(path: string, config: TrainConfig): Promise<RunStart> {
   using ck = await loadCheckpoint(path);
-  const modelConfig = ck.modelConfig as GPT2Config;
-  validateConfig(modelConfig, `${path}: model config`);
   const saved = ck.config as Partial<TrainConfig>;
   for (const key of ["batchSize", "seqLen", "gradAccum", "model"] as const) {
     if (saved[key] !== config[key]) {
@@ -72,11 +70,10 @@ async function fromCheckpoint(path: string, config: TrainConfig): Promise<RunSta
     }
   }
   if (!ck.hasOptimizer) throw new Error(`${path}: holds no AdamW state, cannot --resume from it`);
-  const layout = paramLayout(modelConfig);
-  const params = new Float32Array(layout.totalFloats);
+  const { config: modelConfig, layout, params } = await modelFromCheckpoint(ck);
   const m = new Float32Array(layout.totalFloats);
   const v = new Float32Array(layout.totalFloats);
-  await ck.readInto(layout.tensors, { params, m, v });
+  await ck.readInto(layout.tensors, { m, v });
   console.log(`resuming from ${path} (step ${ck.step})`);
   return {
     step: ck.step,

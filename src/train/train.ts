@@ -16,7 +16,12 @@ import { evaluate } from "../model/eval.ts";
 import { DataLoader, EvalLoader } from "../data/loader.ts";
 import { listSplit } from "../data/splits.ts";
 import { learningRate } from "../optim/schedule.ts";
-import { type Communicator, createCommunicator, sharedFloat32 } from "../dist/communicator.ts";
+import {
+  type Communicator,
+  createCommunicator,
+  parseDist,
+  sharedFloat32,
+} from "../dist/communicator.ts";
 import { launch, launchPlan } from "../dist/launcher.ts";
 import { checkRanksAgree } from "../dist/agree.ts";
 import { selectGpu } from "../dist/gpu_select.ts";
@@ -51,7 +56,7 @@ export async function trainMain(args: string[]): Promise<void> {
     if (code !== 0) Deno.exit(code);
     return;
   }
-  const comm = await createCommunicator({ dist: values.dist as "socket" | "mpi" });
+  const comm = await createCommunicator({ dist: parseDist(values.dist) });
   try {
     await train(values, comm);
   } finally {
