@@ -4,7 +4,7 @@
  * The public API: the tokenizer and data pipeline, the WebGPU device and kernels, the GPT-2
  * model with its Hugging Face and checkpoint I/O, the optimizer, multi-rank collectives, and
  * the run outputs (metrics.jsonl, TensorBoard). The commands behind `deno task train`,
- * `prepare`, `eval` and `sample` are exported as `*Main(args)` functions.
+ * `prepare`, `eval` and `sample` live in src/commands/ and take the same flags as the CLI.
  *
  * @example Tokenize and detokenize with GPT-2's BPE (exactly OpenAI's r50k_base)
  * ```ts
@@ -32,7 +32,7 @@ export {
 } from "./src/data/loader.ts";
 export { listSplit } from "./src/data/splits.ts";
 export { ShardError, shardHeader, shardInfo, ShardReader } from "./src/data/shard.ts";
-export { prepare, prepareMain } from "./src/data/prepare.ts";
+export { prepare } from "./src/data/prepare.ts";
 
 // WebGPU engine.
 export { type Gpu, requestGpu } from "./src/gpu/device.ts";
@@ -45,7 +45,8 @@ export { type ParamLayout, paramLayout } from "./src/model/params.ts";
 export { initParams } from "./src/model/init.ts";
 export { GPT2, type GPT2Shape } from "./src/model/gpt2.ts";
 export { loadHf, saveHf } from "./src/model/hf.ts";
-export { evalMain, evaluate, loadWeights } from "./src/model/eval.ts";
+export { loadWeights } from "./src/model/weights.ts";
+export { evaluate } from "./src/train/evaluate.ts";
 export { createEmbedding } from "./src/model/embedding.ts";
 export { createLayerNorm } from "./src/model/layernorm.ts";
 export { createMatmul } from "./src/model/matmul.ts";
@@ -60,15 +61,15 @@ export { createGradNorm } from "./src/optim/grad_norm.ts";
 export { learningRate, type Schedule } from "./src/optim/schedule.ts";
 
 // Training, sampling, checkpoints and run outputs.
-export { train, trainMain } from "./src/train/train.ts";
+export { train } from "./src/train/train.ts";
 export { RECIPES, type TrainConfig } from "./src/train/options.ts";
-export { sampleMain, sampleText } from "./src/train/sample.ts";
-export { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./src/train/checkpoint.ts";
-export { Rng } from "./src/train/rng.ts";
+export { sampleText } from "./src/train/sample.ts";
+export { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./src/io/checkpoint.ts";
+export { Rng } from "./src/model/rng.ts";
 export { readMetrics } from "./src/log/metrics.ts";
 export { readEvents, TensorBoardWriter } from "./src/log/tensorboard.ts";
 export { SafetensorsReader, writeSafetensors } from "./src/io/safetensors.ts";
 
 // Multi-rank.
-export { type Communicator, createCommunicator } from "./src/dist/communicator.ts";
-export { launch } from "./src/dist/launcher.ts";
+export { type Communicator, createCommunicator } from "./src/distributed/communicator.ts";
+export { launch } from "./src/distributed/launcher.ts";

@@ -6,7 +6,7 @@
  * `deno compile` downloads its `denort` runtime on first use; on a machine that cannot reach
  * dl.deno.land that download is the one step that fails (the message says so).
  */
-const WORKERS = ["src/data/_prepare_worker.ts", "src/dist/_ring_worker.ts"];
+const WORKERS = ["src/data/_prepare_worker.ts", "src/distributed/_ring_worker.ts"];
 
 /** The `deno compile` command line for `target` (default: this machine). */
 export function compileArgs(output = "dist/repgpt", target?: string): string[] {
@@ -17,7 +17,7 @@ export function compileArgs(output = "dist/repgpt", target?: string): string[] {
     ...(target ? ["--target", target] : []),
     "--output",
     output,
-    "src/cli/main.ts",
+    "src/commands/main.ts",
   ];
 }
 

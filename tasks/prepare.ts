@@ -1,5 +1,5 @@
-/** `deno task prepare`: see src/data/prepare.ts (`--help` lists the flags). */
-import { runMain } from "../src/cli/flags.ts";
-import { prepareMain } from "../src/data/prepare.ts";
+/** `deno task prepare`: see src/commands/prepare.ts (`--help` lists the flags). */
+import { runMain } from "../src/commands/flags.ts";
+import { prepareMain } from "../src/commands/prepare.ts";
 
-if (import.meta.main) await runMain(async () => void await prepareMain(Deno.args));
+if (import.meta.main) await runMain(() => prepareMain(Deno.args));

@@ -1,5 +1,5 @@
-/** `deno task sample --from PATH`: see src/train/sample.ts, or `deno task sample --help`. */
-import { runMain } from "../src/cli/flags.ts";
-import { sampleMain } from "../src/train/sample.ts";
+/** `deno task sample`: see src/commands/sample.ts (`--help` lists the flags). */
+import { runMain } from "../src/commands/flags.ts";
+import { sampleMain } from "../src/commands/sample.ts";
 
 if (import.meta.main) await runMain(() => sampleMain(Deno.args));

@@ -1,5 +1,5 @@
-/** `deno task train`: see src/train/train.ts, or `deno task train --help`. */
-import { runMain } from "../src/cli/flags.ts";
-import { trainMain } from "../src/train/train.ts";
+/** `deno task train`: see src/commands/train.ts (`--help` lists the flags). */
+import { runMain } from "../src/commands/flags.ts";
+import { trainMain } from "../src/commands/train.ts";
 
 if (import.meta.main) await runMain(() => trainMain(Deno.args));

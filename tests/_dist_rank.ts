@@ -16,8 +16,8 @@
  * Also exports the test data and the ring's exact summation order, for the tests to check bits.
  */
 import { parseArgs } from "node:util";
-import { createCommunicator, parseDist, sharedFloat32 } from "../src/dist/communicator.ts";
-import { launch, launchPlan } from "../src/dist/launcher.ts";
+import { createCommunicator, parseDist, sharedFloat32 } from "../src/distributed/communicator.ts";
+import { launch, launchPlan } from "../src/distributed/launcher.ts";
 
 /** Rank r's input: values spread over 7 decades, so the summation order shows in the bits. */
 export function rankData(rank: number, n: number): Float32Array {

@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { shardHeader } from "../src/data/shard.ts";
-import { Rng } from "../src/train/rng.ts";
+import { Rng } from "../src/model/rng.ts";
 import { readMetrics } from "../src/log/metrics.ts";
 
 export const TRAIN = new URL("../tasks/train.ts", import.meta.url).pathname;

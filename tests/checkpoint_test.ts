@@ -4,9 +4,9 @@ import {
   loadCheckpoint,
   saveCheckpoint,
   type TensorSlot,
-} from "../src/train/checkpoint.ts";
+} from "../src/io/checkpoint.ts";
 import { SafetensorsReader, writeSafetensors } from "../src/io/safetensors.ts";
-import { Rng } from "../src/train/rng.ts";
+import { Rng } from "../src/model/rng.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { basename, join } from "node:path";
 
@@ -175,7 +175,7 @@ Deno.test("checkpoint: kill -9 during saves never leaves a partial checkpoint", 
   const script = join(tmp, "child.ts");
   await Deno.writeTextFile(script, CHILD);
   const dir = join(tmp, "checkpoints");
-  const modUrl = new URL("../src/train/checkpoint.ts", import.meta.url).href;
+  const modUrl = new URL("../src/io/checkpoint.ts", import.meta.url).href;
   const rng = new Rng(2024);
   let lastReported = 0;
   for (let round = 0; round < 6; round++) {

@@ -6,7 +6,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { compileArgs } from "../tasks/compile.ts";
 
-const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
+const MAIN = new URL("../src/commands/main.ts", import.meta.url).pathname;
 
 async function run(args: string[], cwd?: string) {
   const out = await new Deno.Command(Deno.execPath(), {

@@ -14,7 +14,7 @@ import { DataLoader } from "../src/data/loader.ts";
 import { listSplit } from "../src/data/splits.ts";
 import { GPT2 } from "../src/model/gpt2.ts";
 import { loadHf } from "../src/model/hf.ts";
-import { saveCheckpoint } from "../src/train/checkpoint.ts";
+import { saveCheckpoint } from "../src/io/checkpoint.ts";
 
 const EVAL_TASK = new URL("../tasks/eval.ts", import.meta.url).pathname;
 const numpyHere = await hasNumpy("eval_test");

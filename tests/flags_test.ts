@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
-import { formatHelp, parseFlags, UsageError } from "../src/cli/flags.ts";
+import { formatHelp, parseFlags, UsageError } from "../src/commands/flags.ts";
 
 const SPEC = {
   lr: { type: "number", default: 1e-2, help: "max learning rate" },

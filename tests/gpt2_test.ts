@@ -18,7 +18,7 @@ import { type ParamLayout, paramLayout, view } from "../src/model/params.ts";
 import { gpt2ForwardBackward } from "../src/model/reference/gpt2.ts";
 import { adamwStep } from "../src/optim/reference/adamw.ts";
 import { gradNormAndScale } from "../src/optim/reference/grad_norm.ts";
-import { Rng } from "../src/train/rng.ts";
+import { Rng } from "../src/model/rng.ts";
 
 const B = 2, T = 9;
 const OPTIMIZER = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, gradClip: 1.0 };

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { assertEquals } from "./_assert.ts";
-import { gpuPciAddresses, selectGpu } from "../src/dist/gpu_select.ts";
+import { gpuPciAddresses, selectGpu } from "../src/distributed/gpu_select.ts";
 
 /** A fake /sys/bus/pci/devices: a BMC VGA chip, two NVIDIA 3D controllers, a NIC. */
 async function fakeSysfs(): Promise<string> {

@@ -1,7 +1,7 @@
 /** launch(): real rank processes, their output, failure propagation, signals, cleanup. */
 import { assert, assertEquals } from "./_assert.ts";
 import { outputWithin, plain, rankCommand } from "./_dist_rank.ts";
-import { launch, selfCommand } from "../src/dist/launcher.ts";
+import { launch, selfCommand } from "../src/distributed/launcher.ts";
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);

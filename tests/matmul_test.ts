@@ -8,7 +8,7 @@ import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
 import { createMatmul, MATMUL_VARIANTS } from "../src/model/matmul.ts";
-import { specializeWgsl } from "../src/model/_specialize_wgsl.ts";
+import { specializeWgsl } from "../src/gpu/specialize_wgsl.ts";
 import { matmulBackward, matmulForward } from "../src/model/reference/matmul.ts";
 
 /** Deterministic values in [-1, 1). */

@@ -1,8 +1,8 @@
 /** Rank discovery from launcher environments, the launch decision, and the socket folder. */
 import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
-import { rankFromEnv } from "../src/dist/rank.ts";
-import { launchPlan } from "../src/dist/launcher.ts";
-import { socketDirFromEnv, socketPath } from "../src/dist/socket_dir.ts";
+import { rankFromEnv } from "../src/distributed/rank.ts";
+import { launchPlan } from "../src/distributed/launcher.ts";
+import { socketDirFromEnv, socketPath } from "../src/distributed/socket_dir.ts";
 
 Deno.test("rank: torchrun / launch() variables", () => {
   assertEquals(

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
 import { runTrain, spawnTrain, tinyRunArgs, trainLosses, writeTokenData } from "./_train_run.ts";
-import { listCheckpoints } from "../src/train/checkpoint.ts";
+import { listCheckpoints } from "../src/io/checkpoint.ts";
 
 Deno.test("resume: kill -9 then --resume reproduces the uninterrupted losses bit for bit", async () => {
   const dir = await Deno.makeTempDir({ prefix: "resume_test_" });

@@ -1,4 +1,4 @@
-import { Rng } from "../src/train/rng.ts";
+import { Rng } from "../src/model/rng.ts";
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
 
 Deno.test("rng: xoshiro128** matches the reference outputs from state {1, 2, 3, 4}", () => {

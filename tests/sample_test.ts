@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
 import { sampleToken } from "../src/train/sample.ts";
-import { Rng } from "../src/train/rng.ts";
+import { Rng } from "../src/model/rng.ts";
 import { runTrain, tinyRunArgs, writeTokenData } from "./_train_run.ts";
 
 Deno.test("sample: temperature 0 is argmax; top-k keeps only the k most likely", () => {

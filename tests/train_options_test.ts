@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
-import { parseFlags, UsageError } from "../src/cli/flags.ts";
+import { parseFlags, UsageError } from "../src/commands/flags.ts";
 import { resolveTrainConfig, TRAIN_FLAGS } from "../src/train/options.ts";
 
 const resolve = (args: string[], softwareAdapter = false, worldSize = 1) =>

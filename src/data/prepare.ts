@@ -1,5 +1,5 @@
 /**
- * `deno task prepare [INPUT...] --out DIR`: tokenize text into llm.c shards.
+ * Tokenize text into llm.c shards (the library behind `deno task prepare`).
  *
  * The main thread reads the inputs and cuts them into jobs ({@link ./inputs.ts}); a pool of
  * Workers decodes and tokenizes them with the WASM GPT-2 tokenizer; the main thread writes the
@@ -7,12 +7,9 @@
  * memory stays bounded whatever the corpus size, and the output is byte-identical for any
  * number of Workers. With no INPUT it prepares the WordNet default corpus into `data/wordnet`.
  */
-import { basename } from "node:path";
-import { formatHelp, parseFlags, UsageError } from "../cli/flags.ts";
 import { removeStaleTemps } from "../io/atomic.ts";
 import { formatCount, formatDuration, Progress } from "../log/progress.ts";
 import { expandInputs, fileJobs, type Job, textJobs } from "./inputs.ts";
-import { MAX_SHARD_TOKENS } from "./shard.ts";
 import { ShardSetWriter, type WrittenShards } from "./shard_writer.ts";
 import { type Tokenized, TokenizePool } from "./_tokenize_pool.ts";
 import { WORDNET_NAME, WORDNET_VAL_DOCS, wordnetDocuments } from "./wordnet.ts";
@@ -23,41 +20,6 @@ export const DEFAULT_VAL_DOCS = 5_000;
 export const DEFAULT_SHARD_TOKENS = 100_000_000;
 /** Where the default corpus goes. */
 export const WORDNET_DIR = "data/wordnet";
-
-/** prepare's flags (`repgpt prepare` uses the same). */
-export const PREPARE_FLAGS = {
-  out: {
-    type: "string",
-    help: `output folder (required with INPUT; ${WORDNET_DIR} for the default corpus)`,
-  },
-  name: {
-    type: "string",
-    help: `dataset name, the shard prefix (default: the --out folder's name; ${WORDNET_NAME})`,
-  },
-  "val-docs": {
-    type: "integer",
-    min: 0,
-    help: `first N documents form the val split (default ${DEFAULT_VAL_DOCS}; ` +
-      `${WORDNET_VAL_DOCS} for WordNet)`,
-  },
-  "shard-tokens": {
-    type: "integer",
-    min: 1,
-    max: MAX_SHARD_TOKENS,
-    default: DEFAULT_SHARD_TOKENS,
-    help: "tokens per train shard",
-  },
-  workers: {
-    type: "integer",
-    min: 1,
-    default: navigator.hardwareConcurrency,
-    help: "tokenizer Workers",
-  },
-} as const;
-
-const USAGE = "deno task prepare [INPUT...] [flags]\n\n" +
-  'INPUT: .txt (one document per file), .jsonl (field "text"), .parquet (column "text"),\n' +
-  "or folders of them (recursive, in name order). No INPUT: the WordNet 3.1 corpus.";
 
 /** What {@link prepare} does. */
 export interface PrepareOptions {
@@ -79,28 +41,16 @@ export interface PrepareSummary extends WrittenShards {
   seconds: number;
 }
 
-/** The command: parse `args`, prepare, print the summary. Throws {@link UsageError} on bad flags. */
-export async function prepareMain(args: string[]): Promise<PrepareSummary | null> {
-  const { values, positionals, help } = parseFlags(args, PREPARE_FLAGS, { positionals: true });
-  if (help) {
-    console.log(formatHelp(USAGE, PREPARE_FLAGS));
-    return null;
-  }
-  const wordnet = positionals.length === 0;
-  if (!wordnet && values.out === undefined) {
-    throw new UsageError("--out is required when INPUT files are given");
-  }
-  const out = values.out ?? WORDNET_DIR;
-  const summary = await prepare({
-    inputs: positionals,
+/** The options that prepare the embedded WordNet corpus into `out` (the default job's data). */
+export function wordnetOptions(out = WORDNET_DIR): PrepareOptions {
+  return {
+    inputs: [],
     out,
-    name: values.name ?? (wordnet ? WORDNET_NAME : basename(out)),
-    valDocs: values["val-docs"] ?? (wordnet ? WORDNET_VAL_DOCS : DEFAULT_VAL_DOCS),
-    shardTokens: values["shard-tokens"],
-    workers: values.workers,
-  });
-  console.log(formatSummary(summary));
-  return summary;
+    name: WORDNET_NAME,
+    valDocs: WORDNET_VAL_DOCS,
+    shardTokens: DEFAULT_SHARD_TOKENS,
+    workers: navigator.hardwareConcurrency,
+  };
 }
 
 /** Tokenize the inputs into shards in `out`. */

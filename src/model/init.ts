@@ -8,7 +8,7 @@
  * softmax mass the model puts on them, and weight decay pulls them back.
  * Tensors are drawn in layout order from one generator.
  */
-import { Rng } from "../train/rng.ts";
+import { Rng } from "./rng.ts";
 import { type ParamLayout, view } from "./params.ts";
 
 /** Standard deviation of every weight matrix and embedding. */

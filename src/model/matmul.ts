@@ -20,7 +20,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import { asRange, type Binding, type BufferRange, createBuffer } from "../gpu/buffer.ts";
 import { type Dispatch, Kernel } from "../gpu/kernel.ts";
-import { specializeWgsl } from "./_specialize_wgsl.ts";
+import { specializeWgsl } from "../gpu/specialize_wgsl.ts";
 export { specializeWgsl };
 import source from "../../kernels/matmul.wgsl" with { type: "text" };
 

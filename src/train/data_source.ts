@@ -2,8 +2,8 @@
  * The run's data directory: used as given, or, for the default `data/wordnet`, prepared from
  * the embedded WordNet corpus on first use (rank 0 prepares, the others wait at a barrier).
  */
-import type { Communicator } from "../dist/communicator.ts";
-import { prepareMain, WORDNET_DIR } from "../data/prepare.ts";
+import type { Communicator } from "../distributed/communicator.ts";
+import { formatSummary, prepare, WORDNET_DIR, wordnetOptions } from "../data/prepare.ts";
 import { listSplit } from "../data/splits.ts";
 import { shardInfo } from "../data/shard.ts";
 
@@ -21,7 +21,7 @@ export async function ensureData(dir: string, comm: Communicator): Promise<strin
   if (!ready() && dir === WORDNET_DIR) {
     if (comm.rank === 0) {
       console.log(`${dir} is empty: preparing the WordNet corpus (deno task prepare)`);
-      await prepareMain([]);
+      console.log(formatSummary(await prepare(wordnetOptions(dir))));
     }
     await comm.barrier();
   }

@@ -6,10 +6,10 @@
 import { type GPT2Config, presetConfig } from "../model/config.ts";
 import { paramLayout } from "../model/params.ts";
 import { initParams } from "../model/init.ts";
-import { loadWeights, modelFromCheckpoint } from "../model/eval.ts";
+import { loadWeights, modelFromCheckpoint } from "../model/weights.ts";
 import type { LoaderState } from "../data/loader.ts";
-import { loadCheckpoint } from "./checkpoint.ts";
-import type { RngState } from "./rng.ts";
+import { loadCheckpoint } from "../io/checkpoint.ts";
+import type { RngState } from "../model/rng.ts";
 import type { TrainConfig } from "./options.ts";
 
 /** The state a run starts from. */

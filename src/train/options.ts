@@ -5,7 +5,7 @@
  * default on a software adapter: a small model that visibly learns WordNet in minutes.
  * A flag given on the command line always wins over the recipe.
  */
-import { type FlagSpecs, type FlagValues, UsageError } from "../cli/flags.ts";
+import { type FlagSpecs, type FlagValues, UsageError } from "../commands/flags.ts";
 
 /** Every `deno task train` flag; defaults shown in --help are the seed recipe's. */
 export const TRAIN_FLAGS = {
@@ -25,6 +25,11 @@ export const TRAIN_FLAGS = {
     help: "output dir: metrics.jsonl, tensorboard/, checkpoints/ (default out, or SM_MODEL_DIR)",
   },
   resume: { type: "boolean", default: false, help: "continue from the latest checkpoint in --out" },
+  "move-aside": {
+    type: "boolean",
+    default: false,
+    help: "a fresh run into an --out that holds a run first moves that run aside (never deleted)",
+  },
   "max-steps": { type: "integer", min: 1, help: "optimizer steps (seed 90000)" },
   "batch-size": { type: "integer", min: 1, help: "sequences per micro-batch per rank (seed 16)" },
   "seq-len": { type: "integer", min: 1, help: "tokens per sequence (seed 1024)" },
@@ -97,6 +102,12 @@ export type TrainFlags = FlagValues<typeof TRAIN_FLAGS>;
 /** The resolved configuration of one run (plain data; saved in checkpoints). */
 export interface TrainConfig {
   recipe: "seed" | "cpu";
+  /** Why this recipe applies, printed at start. */
+  recipeReason: string;
+  /** Continue from the latest checkpoint in `out`. */
+  resume: boolean;
+  /** A fresh run into an `out` that holds a run moves the old run aside instead of refusing. */
+  moveAside: boolean;
   data: string;
   model: string;
   initFrom: string | null;
@@ -202,6 +213,13 @@ export function resolveTrainConfig(
     accumFromTotal(flags["total-batch-tokens"] ?? d.totalBatchTokens, batchSize, seqLen, worldSize);
   const config: TrainConfig = {
     recipe,
+    recipeReason: flags.model !== undefined
+      ? `--model ${flags.model}`
+      : softwareAdapter
+      ? `a software adapter, so the small ${d.model} model; --model gpt2 selects the 124M seed recipe`
+      : "GPT-2 124M on a GPU adapter",
+    resume: flags.resume,
+    moveAside: flags["move-aside"],
     data: flags.data ?? env.SM_CHANNEL_TRAIN ?? "data/wordnet",
     model: flags.model ?? d.model,
     initFrom: flags["init-from"] ?? null,

@@ -1,14 +1,11 @@
 /**
  * Text generation from a GPT-2: temperature and top-k sampling, streamed as it goes.
- * `deno task sample --from PATH` (a run's out dir or checkpoint, or a Hugging Face dir) and the
- * trainer's end-of-run sample both use {@link sampleText}.
+ * `deno task sample` (src/commands/sample.ts) and the trainer's end-of-run sample both use
+ * {@link sampleText}.
  */
-import { formatHelp, parseFlags } from "../cli/flags.ts";
-import { requestGpu } from "../gpu/device.ts";
-import { GPT2 } from "../model/gpt2.ts";
-import { loadWeights } from "../model/eval.ts";
+import type { GPT2 } from "../model/gpt2.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { Rng } from "./rng.ts";
+import type { Rng } from "../model/rng.ts";
 
 /** How to sample. */
 export interface SampleOptions {
@@ -83,47 +80,4 @@ export function sampleToken(
     if (r < 0 && weights[i] > 0) return i;
   }
   return best;
-}
-
-/** `deno task sample` flags. */
-export const SAMPLE_FLAGS = {
-  from: {
-    type: "string",
-    help: "a run's out dir or checkpoint, or a Hugging Face dir (config.json + model.safetensors)",
-  },
-  prompt: { type: "string", default: "", help: "text to continue" },
-  tokens: { type: "integer", min: 1, default: 64, help: "tokens to generate" },
-  temperature: { type: "number", min: 0, default: 1, help: "softmax temperature (0 = greedy)" },
-  "top-k": { type: "integer", min: 0, default: 40, help: "sample among the k most likely" },
-  seed: { type: "integer", min: 0, default: 1337, help: "sampling seed" },
-} as const;
-
-/** Entry point of `deno task sample` and `repgpt sample`. */
-export async function sampleMain(args: string[]): Promise<void> {
-  const { values, help } = parseFlags(args, SAMPLE_FLAGS);
-  if (help || values.from === undefined) {
-    console.log(formatHelp("deno task sample --from PATH [flags]", SAMPLE_FLAGS));
-    if (!help) throw new Error("--from is required");
-    return;
-  }
-  const { config, params } = await loadWeights(values.from);
-  const gpu = await requestGpu();
-  const tok = await Tokenizer.gpt2();
-  const T = Math.min(config.maxSeqLen, tok.encode(values.prompt).length + 1 + values.tokens);
-  const model = await GPT2.create(gpu, config, { B: 1, T });
-  try {
-    model.upload("params", params);
-    const encoder = new TextEncoder();
-    await sampleText(model, {
-      prompt: values.prompt,
-      tokens: values.tokens,
-      temperature: values.temperature,
-      topK: values["top-k"],
-      rng: new Rng(values.seed),
-      write: (text) => Deno.stdout.writeSync(encoder.encode(text)),
-    });
-    console.log();
-  } finally {
-    model.destroy();
-  }
 }

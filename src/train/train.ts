@@ -9,83 +9,37 @@
  *   checkpoint every `checkpointInterval` updates and at the end; then sample.
  */
 import { join } from "node:path";
-import { formatHelp, parseFlags } from "../cli/flags.ts";
-import { requestGpu } from "../gpu/device.ts";
+import type { Gpu } from "../gpu/device.ts";
 import { GPT2 } from "../model/gpt2.ts";
-import { evaluate } from "../model/eval.ts";
+import { evaluate } from "./evaluate.ts";
 import { DataLoader, EvalLoader } from "../data/loader.ts";
 import { listSplit } from "../data/splits.ts";
 import { learningRate } from "../optim/schedule.ts";
-import {
-  type Communicator,
-  createCommunicator,
-  parseDist,
-  sharedFloat32,
-} from "../dist/communicator.ts";
-import { launch, launchPlan } from "../dist/launcher.ts";
-import { checkRanksAgree } from "../dist/agree.ts";
-import { selectGpu } from "../dist/gpu_select.ts";
-import { latestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
-import {
-  cpuRecipeHelp,
-  resolveTrainConfig,
-  TRAIN_FLAGS,
-  type TrainConfig,
-  type TrainFlags,
-} from "./options.ts";
+import { type Communicator, sharedFloat32 } from "../distributed/communicator.ts";
+import { checkRanksAgree } from "../distributed/agree.ts";
+import { latestCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import { resolveTrainConfig, type TrainConfig, type TrainFlags } from "./options.ts";
 import { ensureData, evalStepsThatFit } from "./data_source.ts";
 import { loadStart } from "./model_source.ts";
 import { RunLog } from "./run_log.ts";
 import { formatDuration } from "../log/progress.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../model/rng.ts";
 import { peakTflops, trainingFlopsPerToken } from "./mfu.ts";
 import { sampleText } from "./sample.ts";
 
-const USAGE = "deno task train [flags]   (compiled: repgpt train [flags])";
-
-/** Entry point of `deno task train` and `repgpt train`. */
-export async function trainMain(args: string[]): Promise<void> {
-  const { values, help } = parseFlags(args, TRAIN_FLAGS);
-  if (help) {
-    console.log(`${formatHelp(USAGE, TRAIN_FLAGS)}\n\n${cpuRecipeHelp()}`);
-    return;
-  }
-  const plan = launchPlan(values.nproc);
-  if (plan) {
-    const code = await launch({ ...plan, args });
-    if (code !== 0) Deno.exit(code);
-    return;
-  }
-  const comm = await createCommunicator({ dist: parseDist(values.dist) });
-  try {
-    await train(values, comm);
-  } finally {
-    await comm.close();
-  }
-}
-
 /** Run one rank of a training job. */
-export async function train(flags: TrainFlags, comm: Communicator): Promise<void> {
+export async function train(
+  config: TrainConfig,
+  { comm, gpu }: { comm: Communicator; gpu: Gpu },
+): Promise<void> {
   const rank0 = comm.rank === 0;
   const say = (line: string) => rank0 && console.log(line);
-  const gpuChoice = selectGpu(comm.localRank);
-  const gpu = await requestGpu({ log: true });
-  if (comm.worldSize > 1) {
-    console.log(
-      `rank ${comm.rank}: ${gpu.name} (${gpuChoice.address ?? "default"}: ${gpuChoice.reason})`,
-    );
-  }
-  const config = resolveTrainConfig(flags, {
-    softwareAdapter: gpu.isFallback,
-    worldSize: comm.worldSize,
-    env: Deno.env.toObject(),
-  });
-  say(recipeLine(config, gpu.isFallback, flags.model === undefined));
+  say(`recipe: ${config.recipe}: ${config.recipeReason}`);
 
   const data = await ensureData(config.data, comm);
   const checkpoints = join(config.out, "checkpoints");
-  const resumeFrom = flags.resume ? latestCheckpoint(checkpoints) : null;
-  if (flags.resume && !resumeFrom) say(`no checkpoint in ${checkpoints}: starting from scratch`);
+  const resumeFrom = config.resume ? latestCheckpoint(checkpoints) : null;
+  if (config.resume && !resumeFrom) say(`no checkpoint in ${checkpoints}: starting from scratch`);
   const start = await loadStart(config, resumeFrom);
   const { B, T } = { B: config.batchSize, T: config.seqLen };
   const model = await GPT2.create(gpu, start.modelConfig, {
@@ -261,12 +215,4 @@ export async function train(flags: TrainFlags, comm: Communicator): Promise<void
     console.log();
   }
   model.destroy();
-}
-
-function recipeLine(config: TrainConfig, software: boolean, auto: boolean): string {
-  if (!auto) return `recipe: ${config.recipe} (--model ${config.model})`;
-  return software
-    ? `recipe: cpu: a software adapter, so the small ${config.model} model; ` +
-      "--model gpt2 selects the 124M seed recipe"
-    : "recipe: seed: GPT-2 124M on a GPU adapter";
 }

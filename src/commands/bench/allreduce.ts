@@ -7,8 +7,8 @@
  * started by launch(); medians over the repetitions.
  */
 import { parseArgs } from "node:util";
-import { launch } from "../../src/dist/launcher.ts";
-import { createCommunicator, sharedFloat32 } from "../../src/dist/communicator.ts";
+import { launch } from "../../distributed/launcher.ts";
+import { createCommunicator, sharedFloat32 } from "../../distributed/communicator.ts";
 
 const MiB = 1 << 20;
 

@@ -8,23 +8,23 @@ import { runMain, UsageError } from "./flags.ts";
 const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<unknown> }> = {
   train: {
     help: "train GPT-2 (the seed recipe on a GPU; --nproc N for N ranks)",
-    run: async (args) => (await import("../train/train.ts")).trainMain(args),
+    run: async (args) => (await import("./train.ts")).trainMain(args),
   },
   prepare: {
     help: "tokenize text into llm.c shards (default: the embedded WordNet corpus)",
-    run: async (args) => (await import("../data/prepare.ts")).prepareMain(args),
+    run: async (args) => (await import("./prepare.ts")).prepareMain(args),
   },
   eval: {
     help: "mean val loss of a model; last line is JSON",
-    run: async (args) => (await import("../model/eval.ts")).evalMain(args),
+    run: async (args) => (await import("./eval.ts")).evalMain(args),
   },
   sample: {
     help: "generate text from a checkpoint or a Hugging Face dir",
-    run: async (args) => (await import("../train/sample.ts")).sampleMain(args),
+    run: async (args) => (await import("./sample.ts")).sampleMain(args),
   },
   bench: {
     help: "benchmarks: tokenizer, prepare, kernels, allreduce, checkpoint",
-    run: async (args) => (await import("../../tasks/bench.ts")).benchMain(args),
+    run: async (args) => (await import("./bench.ts")).benchMain(args),
   },
 };
 

@@ -7,10 +7,10 @@
  * processes hits both alike; the load average is printed because this machine is shared.
  */
 import { join } from "node:path";
-import { parseFlags } from "../../src/cli/flags.ts";
-import { formatCount } from "../../src/log/progress.ts";
-import { prepare, type PrepareSummary } from "../../src/data/prepare.ts";
-import { wordnetDocuments } from "../../src/data/wordnet.ts";
+import { parseFlags } from "../flags.ts";
+import { formatCount } from "../../log/progress.ts";
+import { prepare, type PrepareSummary } from "../../data/prepare.ts";
+import { wordnetDocuments } from "../../data/wordnet.ts";
 
 const FLAGS = {
   input: { type: "string", help: "input file or folder (default: generated jsonl)" },

@@ -14,20 +14,20 @@
  *   --no-naive       skip the naive baseline (slow at GPU sizes on a CPU adapter)
  *
  * The whole training step (forward + classifier + backward) is timed by `bench model`
- * (tasks/bench/model.ts), with {@link timeGpu} from here.
+ * (src/commands/bench/model.ts), with {@link timeGpu} from here.
  */
 import { parseArgs } from "node:util";
-import { type Gpu, requestGpu } from "../../src/gpu/device.ts";
-import { createBuffer } from "../../src/gpu/buffer.ts";
-import { type Dispatch, Kernel, submit } from "../../src/gpu/kernel.ts";
+import { type Gpu, requestGpu } from "../../gpu/device.ts";
+import { createBuffer } from "../../gpu/buffer.ts";
+import { type Dispatch, Kernel, submit } from "../../gpu/kernel.ts";
 import {
   createMatmul,
   defaultTiles,
   type GemmDesc,
   MATMUL_VARIANTS,
   type MatmulTiles,
-} from "../../src/model/matmul.ts";
-import { peakTflops } from "../../src/train/mfu.ts";
+} from "../../model/matmul.ts";
+import { peakTflops } from "../../train/mfu.ts";
 
 /** GPT-2 124M's linear layers: name, C (inputs), OC (outputs). */
 const SHAPES: [string, number, number][] = [

@@ -8,10 +8,10 @@
  *   --trials K          timed trials, the median is printed (default 3)
  */
 import { parseArgs } from "node:util";
-import { requestGpu } from "../../src/gpu/device.ts";
-import { presetConfig } from "../../src/model/config.ts";
-import { GPT2 } from "../../src/model/gpt2.ts";
-import { peakTflops, trainingFlopsPerToken } from "../../src/train/mfu.ts";
+import { requestGpu } from "../../gpu/device.ts";
+import { presetConfig } from "../../model/config.ts";
+import { GPT2 } from "../../model/gpt2.ts";
+import { peakTflops, trainingFlopsPerToken } from "../../train/mfu.ts";
 import { timeGpu } from "./kernels.ts";
 
 /** Entry point of `deno task bench model`. */

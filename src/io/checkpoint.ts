@@ -23,8 +23,8 @@
  * buffer at a time.
  */
 import { join } from "node:path";
-import { removeStaleTemps } from "../io/atomic.ts";
-import { SafetensorsReader, type TensorSource, writeSafetensors } from "../io/safetensors.ts";
+import { removeStaleTemps } from "./atomic.ts";
+import { SafetensorsReader, type TensorSource, writeSafetensors } from "./safetensors.ts";
 
 /** Version of the layout described above; bumped on incompatible changes. */
 export const CHECKPOINT_FORMAT_VERSION = 1;

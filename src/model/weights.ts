@@ -1,0 +1,56 @@
+/**
+ * A model's weights from any of the places a user may name: a Hugging Face GPT-2 directory, one
+ * of our checkpoint files (src/io/checkpoint.ts), a directory of them, or a training run's
+ * `--out` directory. Behind `--init-from` and `--from`.
+ */
+import { type Checkpoint, latestCheckpoint, loadCheckpoint } from "../io/checkpoint.ts";
+import { type GPT2Config, validateConfig } from "./config.ts";
+import { type LoadedModel, loadHf } from "./hf.ts";
+import { paramLayout } from "./params.ts";
+
+/**
+ * Load weights for `--init-from` / `--from`: a Hugging Face directory (has config.json), one of
+ * our checkpoint files (src/io/checkpoint.ts), a directory of them, or a training run's
+ * `--out` directory (the latest checkpoint in either).
+ */
+export async function loadWeights(path: string): Promise<LoadedModel> {
+  let stat: Deno.FileInfo;
+  try {
+    stat = await Deno.stat(path);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+  let file = path;
+  if (stat.isDirectory) {
+    if (await exists(`${path}/config.json`)) return await loadHf(path);
+    const latest = latestCheckpoint(path) ?? latestCheckpoint(`${path}/checkpoints`);
+    if (!latest) {
+      throw new Error(
+        `${path}: neither a Hugging Face dir (no config.json) nor a dir of checkpoints ` +
+          "(no step_*.safetensors in it or in its checkpoints/)",
+      );
+    }
+    file = latest;
+  }
+  using checkpoint = await loadCheckpoint(file);
+  return await modelFromCheckpoint(checkpoint);
+}
+
+/** The model config (validated), layout and weights an open checkpoint holds. */
+export async function modelFromCheckpoint(checkpoint: Checkpoint): Promise<LoadedModel> {
+  const config = checkpoint.modelConfig as GPT2Config;
+  validateConfig(config, `${checkpoint.path}: model_config`);
+  const layout = paramLayout(config);
+  const params = new Float32Array(layout.totalFloats);
+  await checkpoint.readInto(layout.tensors, { params });
+  return { config, layout, params };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
