@@ -45,6 +45,12 @@ Deno.test("cli: unknown commands and flags are usage errors (exit 2)", async () 
   const f = await run(["run", "-A", MAIN, "train", "--max-step", "3"]);
   assertEquals(f.code, 2);
   assert(f.stderr.includes("--max-step"), f.stderr);
+  const s = await run(["run", "-A", MAIN, "sample", "--tokens", "3"]);
+  assertEquals(s.code, 2);
+  assert(s.stderr.includes("--from is required"), s.stderr);
+  const m = await run(["run", "-A", MAIN, "train", "--model", "gpt3"]);
+  assertEquals(m.code, 2);
+  assert(m.stderr.includes('--model: "gpt3" is not one of gpt2,'), m.stderr);
 });
 
 Deno.test("cli: deno compile builds the whole graph (denort download is the only gap)", async () => {

@@ -54,3 +54,12 @@ Deno.test("flags: help lists every flag with its default", () => {
   for (const name of Object.keys(SPEC)) assertEquals(help.includes(`--${name}`), true, name);
   assertEquals(help.includes("(default 90000)"), true);
 });
+
+Deno.test("flags: help shows a default the parser does not apply (one per recipe)", () => {
+  const spec = {
+    "max-steps": { type: "integer", min: 1, defaultText: "seed 90000, cpu 300", help: "steps" },
+  } as const;
+  assertEquals(parseFlags([], spec).values["max-steps"], undefined);
+  const help = formatHelp("deno task train [flags]", spec);
+  assertEquals(help.includes("steps (default seed 90000, cpu 300)"), true, help);
+});

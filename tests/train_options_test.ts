@@ -1,9 +1,12 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
 import { parseFlags, UsageError } from "../src/commands/flags.ts";
-import { resolveTrainConfig, TRAIN_FLAGS } from "../src/train/options.ts";
+import { givenFromFlags, OptionError } from "../src/train/option_table.ts";
+import { resolveTrainConfig, TRAIN_FLAG_SPECS, TRAIN_OPTIONS } from "../src/train/options.ts";
 
+const given = (args: string[]) =>
+  givenFromFlags(TRAIN_OPTIONS, parseFlags(args, TRAIN_FLAG_SPECS).values);
 const resolve = (args: string[], softwareAdapter = false, worldSize = 1) =>
-  resolveTrainConfig(parseFlags(args, TRAIN_FLAGS).values, { softwareAdapter, worldSize });
+  resolveTrainConfig(given(args), { softwareAdapter, worldSize });
 
 Deno.test("train options: the seed recipe is the default on a real GPU", () => {
   const c = resolve([]);
@@ -12,15 +15,53 @@ Deno.test("train options: the seed recipe is the default on a real GPU", () => {
   assertEquals([c.batchSize, c.seqLen, c.gradAccum], [16, 1024, 32]);
   assertEquals([c.lr, c.minLr, c.warmupSteps, c.maxSteps], [1e-2, 0, 2000, 90000]);
   assertEquals([c.weightDecay, c.beta1, c.beta2, c.eps, c.gradClip], [0.125, 0.9, 0.95, 1e-8, 1]);
-  assertEquals([c.evalInterval, c.evalSteps], [1000, 100]);
+  assertEquals([c.evalInterval, c.evalSteps, c.checkpointInterval], [1000, 100, 1000]);
+  assertEquals([c.logInterval, c.seed, c.sampleTokens], [10, 1337, 64]);
+  assertEquals([c.initFrom, c.peakTflops, c.resume, c.moveAside], [null, null, false, false]);
+});
+
+Deno.test("train options: the config keeps the fields checkpoints store, and no flag-only ones", () => {
+  assertEquals(
+    Object.keys(resolve([])).sort(),
+    [
+      "recipe",
+      "recipeReason",
+      "resume",
+      "moveAside",
+      "data",
+      "model",
+      "initFrom",
+      "out",
+      "maxSteps",
+      "batchSize",
+      "seqLen",
+      "gradAccum",
+      "lr",
+      "minLr",
+      "warmupSteps",
+      "weightDecay",
+      "beta1",
+      "beta2",
+      "eps",
+      "gradClip",
+      "evalInterval",
+      "evalSteps",
+      "checkpointInterval",
+      "logInterval",
+      "seed",
+      "sampleTokens",
+      "peakTflops",
+    ].sort(),
+  );
 });
 
 Deno.test("train options: grad accumulation derives from total tokens and world size", () => {
   assertEquals(resolve([], false, 8).gradAccum, 4);
   assertEquals(resolve(["--grad-accum", "3"], false, 8).gradAccum, 3);
+  assertEquals(resolve(["--total-batch-tokens", "65536"], false, 2).gradAccum, 2);
   assertThrows(
     () => resolve(["--total-batch-tokens", "1000"]),
-    UsageError,
+    OptionError,
     "--total-batch-tokens: 1000 is not a multiple",
   );
 });
@@ -30,21 +71,38 @@ Deno.test("train options: a software adapter gets the cpu recipe; flags still wi
   assertEquals(c.recipe, "cpu");
   assertEquals(c.model, "cpu-small");
   assertEquals(c.lr, 1e-3);
-  assertEquals(c.gradAccum, 1);
+  assertEquals([c.maxSteps, c.batchSize, c.seqLen, c.gradAccum, c.minLr], [300, 8, 64, 1, 3e-4]);
+  assertEquals([c.evalInterval, c.evalSteps, c.logInterval, c.sampleTokens], [50, 8, 1, 48]);
   assertEquals(resolve(["--model", "gpt2"], true).recipe, "seed");
+  assertEquals(resolve(["--model", "tiny"], false).recipe, "cpu");
+  assertEquals(resolve(["--model", "gpt2-xl"], true).recipeReason, "--model gpt2-xl");
+  const init = resolve(["--init-from", "hf/gpt2"], true);
+  assertEquals([init.recipe, init.initFrom], ["cpu", "hf/gpt2"]);
+  assertEquals(init.recipeReason, "a software adapter; the model comes from --init-from hf/gpt2");
+});
+
+Deno.test("train options: an unknown preset is a usage error listing the presets", () => {
+  assertThrows(() => given(["--model", "gpt3"]), UsageError, '--model: "gpt3" is not one of gpt2,');
+});
+
+Deno.test("train options: --min-lr above --lr names both flags", () => {
+  assertThrows(
+    () => resolve(["--lr", "1e-3", "--min-lr", "1e-2"]),
+    OptionError,
+    "--min-lr: 0.01 is above --lr 0.001",
+  );
 });
 
 Deno.test("train options: SageMaker's channel and model dir are the defaults for --data/--out", () => {
   const env = { SM_CHANNEL_TRAIN: "/opt/ml/input/data/train", SM_MODEL_DIR: "/opt/ml/model" };
-  const c = resolveTrainConfig(parseFlags([], TRAIN_FLAGS).values, {
+  const c = resolveTrainConfig(given([]), { softwareAdapter: false, worldSize: 8, env });
+  assertEquals([c.data, c.out], ["/opt/ml/input/data/train", "/opt/ml/model"]);
+  const o = resolveTrainConfig(given(["--out", "o"]), {
     softwareAdapter: false,
     worldSize: 8,
     env,
   });
-  assertEquals([c.data, c.out], ["/opt/ml/input/data/train", "/opt/ml/model"]);
-  const d = resolveTrainConfig(parseFlags(["--out", "o"], TRAIN_FLAGS).values, {
-    softwareAdapter: false,
-    worldSize: 1,
-  });
+  assertEquals(o.out, "o");
+  const d = resolve(["--out", "o"]);
   assertEquals([d.data, d.out], ["data/wordnet", "o"]);
 });

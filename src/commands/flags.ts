@@ -9,13 +9,20 @@
  * ```
  */
 import { parseArgs } from "node:util";
+import { OptionError } from "../train/option_table.ts";
 
-/** One flag: kebab-case name is the key of the spec object. */
+/**
+ * One flag: kebab-case name is the key of the spec object. `defaultText` is what help shows
+ * when the default is not the parser's (e.g. one per recipe, applied when the config resolves).
+ */
 export type FlagSpec =
-  | { type: "string"; default?: string; help: string; choices?: readonly string[] }
-  | { type: "number"; default?: number; help: string; min?: number; max?: number }
-  | { type: "integer"; default?: number; help: string; min?: number; max?: number }
-  | { type: "boolean"; default?: boolean; help: string };
+  & { help: string; defaultText?: string }
+  & (
+    | { type: "string"; default?: string; choices?: readonly string[] }
+    | { type: "number"; default?: number; min?: number; max?: number }
+    | { type: "integer"; default?: number; min?: number; max?: number }
+    | { type: "boolean"; default?: boolean }
+  );
 
 /** A set of flags, keyed by kebab-case name. */
 export type FlagSpecs = Record<string, FlagSpec>;
@@ -94,7 +101,8 @@ function convert(name: string, spec: FlagSpec, raw: string | boolean): unknown {
 export function formatHelp(usage: string, specs: FlagSpecs): string {
   const rows = Object.entries(specs).map(([name, spec]) => {
     const arg = spec.type === "boolean" ? "" : spec.type === "string" ? " S" : " N";
-    const def = spec.default === undefined ? "" : ` (default ${spec.default})`;
+    const text = spec.defaultText ?? spec.default;
+    const def = text === undefined ? "" : ` (default ${text})`;
     return [`  --${name}${arg}`, `${spec.help}${def}`];
   });
   rows.push(["  --help", "show this help"]);
@@ -103,14 +111,15 @@ export function formatHelp(usage: string, specs: FlagSpecs): string {
 }
 
 /**
- * Run a command's main with the shared error policy: a {@link UsageError} prints its message
- * and exits 2; any other error prints `error: message` and exits 1 (stack with REPGPT_DEBUG=1).
+ * Run a command's main with the shared error policy: a {@link UsageError}, or a library's
+ * {@link OptionError} (a run option out of bounds or in conflict), prints its message and exits
+ * 2; any other error prints `error: message` and exits 1 (stack with REPGPT_DEBUG=1).
  */
 export async function runMain(main: () => Promise<unknown>): Promise<void> {
   try {
     await main();
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof OptionError) {
       console.error(`error: ${e.message} (see --help)`);
       Deno.exit(2);
     }

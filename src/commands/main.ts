@@ -23,7 +23,7 @@ const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<
     run: async (args) => (await import("./sample.ts")).sampleMain(args),
   },
   bench: {
-    help: "benchmarks: tokenizer, prepare, kernels, allreduce, checkpoint",
+    help: "benchmarks: tokenizer, prepare, kernels, model, allreduce, checkpoint",
     run: async (args) => (await import("./bench.ts")).benchMain(args),
   },
 };

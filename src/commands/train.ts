@@ -1,31 +1,46 @@
 /**
  * `deno task train`: the main job (src/train/train.ts). With `--nproc N` this process launches
- * N rank processes of itself; otherwise it is one rank.
+ * N rank processes of itself; otherwise it is one rank. The flags are src/train/options.ts's
+ * table of run options.
  */
-import { formatHelp, parseFlags } from "./flags.ts";
+import { type FlagSpecs, formatHelp, parseFlags } from "./flags.ts";
 import { createCommunicator, parseDist } from "../distributed/communicator.ts";
 import { launch, launchPlan } from "../distributed/launcher.ts";
 import { requestGpu } from "../gpu/device.ts";
 import { selectGpu } from "../distributed/gpu_select.ts";
-import { cpuRecipeHelp, resolveTrainConfig, TRAIN_FLAGS } from "../train/options.ts";
+import { givenFromFlags } from "../train/option_table.ts";
+import {
+  checkConflicts,
+  resolveTrainConfig,
+  TRAIN_FLAG_SPECS,
+  TRAIN_OPTIONS,
+} from "../train/options.ts";
 import { train } from "../train/train.ts";
 
 const USAGE = "deno task train [flags]   (compiled: repgpt train [flags])";
 
+const RECIPES_HELP = "Defaults: seed is the GPT-2 124M recipe (a GPU adapter, or --model gpt2*); " +
+  "cpu the small\none (a software adapter, or another --model). A flag given always wins.";
+
 /** Entry point of `deno task train` and `repgpt train`. */
 export async function trainMain(args: string[]): Promise<void> {
-  const { values, help } = parseFlags(args, TRAIN_FLAGS);
+  const { values, help } = parseFlags(args, TRAIN_FLAG_SPECS satisfies FlagSpecs);
   if (help) {
-    console.log(`${formatHelp(USAGE, TRAIN_FLAGS)}\n\n${cpuRecipeHelp()}`);
+    console.log(`${formatHelp(USAGE, TRAIN_FLAG_SPECS)}\n\n${RECIPES_HELP}`);
     return;
   }
-  const plan = launchPlan(values.nproc);
+  const given = givenFromFlags(TRAIN_OPTIONS, values);
+  // Before launching ranks or requesting the GPU, so that a conflict exits 2 at once.
+  checkConflicts(given);
+  const plan = launchPlan(given.nproc);
   if (plan) {
     const code = await launch({ ...plan, args });
     if (code !== 0) Deno.exit(code);
     return;
   }
-  const comm = await createCommunicator({ dist: parseDist(values.dist) });
+  const comm = await createCommunicator({
+    dist: parseDist(given.dist ?? TRAIN_OPTIONS.dist.default),
+  });
   try {
     const gpuChoice = selectGpu(comm.localRank);
     const gpu = await requestGpu({ log: true });
@@ -34,7 +49,7 @@ export async function trainMain(args: string[]): Promise<void> {
         `rank ${comm.rank}: ${gpu.name} (${gpuChoice.address ?? "default"}: ${gpuChoice.reason})`,
       );
     }
-    const config = resolveTrainConfig(values, {
+    const config = resolveTrainConfig(given, {
       softwareAdapter: gpu.isFallback,
       worldSize: comm.worldSize,
       env: Deno.env.toObject(),
