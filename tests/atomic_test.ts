@@ -1,6 +1,9 @@
 import { removeStaleTemps, tempPathFor, writeAtomic, writeFileAtomic } from "../src/io/atomic.ts";
 import { assertEquals, assertRejects } from "./_assert.ts";
 import { join } from "node:path";
+import { canMountTmpfs, withTmpfs } from "./_tmpfs.ts";
+
+const tmpfsHere = await canMountTmpfs("atomic_test");
 
 Deno.test("atomic: replaces the file; a failing writer leaves the old one and no temporary", async () => {
   const dir = await Deno.makeTempDir({ prefix: "atomic_test_" });
@@ -33,4 +36,22 @@ Deno.test("atomic: stale temporaries of dead processes are removed, live ones ke
     `a.bin.tmp-${Deno.pid}`,
     "c.bin",
   ]);
+});
+
+Deno.test({
+  name: "atomic: a full disk (real ENOSPC on a tmpfs) names the file; the old one stays",
+  ignore: !tmpfsHere,
+  async fn() {
+    await withTmpfs(64, async (dir) => {
+      const path = join(dir, "model.safetensors");
+      await writeAtomic(path, "old");
+      await assertRejects(
+        () => writeAtomic(path, new Uint8Array(256 << 10)),
+        Error,
+        `${path}: cannot write: No space left on device`,
+      );
+      assertEquals(await Deno.readTextFile(path), "old");
+      assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["model.safetensors"]);
+    });
+  },
 });

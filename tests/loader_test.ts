@@ -37,7 +37,7 @@ Deno.test("train loader: windows, shard advance and wrap match the spec for W=1 
   const dir = await Deno.makeTempDir();
   const sizes = [20, 13, 31]; // W*B*T+1 = 13 fits every shard for W <= 2
   const files = sizes.map((_, s) => join(dir, `d_train_00000${s + 1}.bin`));
-  sizes.forEach((n, s) => writeShard(files[s], tokensOf(s, n), s === 1));
+  sizes.forEach((n, s) => writeShard(files[s], tokensOf(s, n)));
   for (const W of [1, 2]) {
     for (let r = 0; r < W; r++) {
       await t.step(`W=${W} r=${r}`, () => {
@@ -128,7 +128,7 @@ Deno.test("eval loader: first steps batches from the start, across files, rank-s
 
 Deno.test("train loader: restore deep into a 2.5M-token headerless shard", async () => {
   const dir = await Deno.makeTempDir();
-  const path = join(dir, "big.bin");
+  const path = join(dir, "train.bin");
   const tokens = new Uint16Array(2_500_000).map((_, i) => i % 50000);
   Deno.writeFileSync(path, new Uint8Array(tokens.buffer));
   using loader = new DataLoader([path], { B: 4, T: 64 });
@@ -136,5 +136,36 @@ Deno.test("train loader: restore deep into a 2.5M-token headerless shard", async
   const { inputs } = loader.next();
   assertEquals(inputs[0], 2_000_000 % 50000);
   assert(loader.state().position === 2_000_000 + 256);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("loaders: a token beyond the model's vocabulary blames the model, naming model and shard", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "d_val_000000.bin");
+  writeShard(path, tokensOf(2, 40)); // tokens 2000..2039
+  const vocabFrom = "the model in out/checkpoints/step_00000010.safetensors";
+  const reason = `${path}: token 2000 at position 0 is outside the vocabulary of ${vocabFrom} ` +
+    "(1500 tokens): the model's vocabulary is smaller than this data's tokens";
+  using train = new DataLoader([path], { B, T, vocab: 1500, vocabFrom });
+  assertThrows(() => train.next(), ShardError, reason);
+  using val = new EvalLoader([path], { B, T, steps: 2, vocab: 1500, vocabFrom });
+  assertThrows(() => val.batch(0), ShardError, reason);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("loaders: headerless files only as train.bin / val.bin or with format raw", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "tokens.bin");
+  writeShard(path, tokensOf(0, 20), true);
+  assertThrows(() => new DataLoader([path], { B, T }), ShardError, `${path}: first word`);
+  assertThrows(
+    () => new EvalLoader([path], { B, T, steps: 1 }),
+    ShardError,
+    "train.bin or val.bin",
+  );
+  using train = new DataLoader([path], { B, T, format: "raw" });
+  assertEquals([...train.next().inputs], tokensOf(0, 6));
+  using val = new EvalLoader([path], { B, T, steps: 3, format: "raw" });
+  assertEquals([...val.batch(2).targets], tokensOf(0, 19).slice(13));
   await Deno.remove(dir, { recursive: true });
 });

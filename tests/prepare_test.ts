@@ -190,6 +190,8 @@ Deno.test("prepare: bad inputs fail with the file (and line) named, leaving no s
         }
       })();
       assertEquals(left, [], "no shard or temporary file left behind");
+      const staging = [...Deno.readDirSync(root)].filter((e) => e.name.startsWith("out."));
+      assertEquals(staging, [], "no staging folder left behind");
     });
   }
   await Deno.remove(root, { recursive: true });

@@ -54,9 +54,10 @@ Deno.test("shard round trip: llm.c and headerless files read back the same token
 
 Deno.test("bad shards: each has an error naming the file and the reason", async (t) => {
   const dir = await Deno.makeTempDir();
+  Deno.mkdirSync(join(dir, "nano"));
   const cases: [string, Uint8Array, string][] = [
     ["empty.bin", new Uint8Array(0), "empty file"],
-    ["odd.bin", new Uint8Array(7), "odd byte length 7"],
+    ["nano/train.bin", new Uint8Array(7), "headerless uint16 token file with an odd byte length 7"],
     ["version.bin", llmcBytes([1, 2], { version: 2 }), "unsupported llm.c shard version 2"],
     ["short.bin", llmcBytes([1, 2, 3], { count: 5 }), "header says 5 tokens"],
     ["long.bin", llmcBytes([1, 2, 3], { count: 2 }), "header says 2 tokens"],
@@ -81,11 +82,64 @@ Deno.test("bad shards: each has an error naming the file and the reason", async 
       ShardError,
       `${path}: token 50257 at position 2 is >= vocab size 50257`,
     );
-    using small = ShardReader.open(path, 100);
+    using small = ShardReader.open(path, { vocab: 100 });
     assertThrows(() => small.read(1, new Uint32Array(1)), ShardError, "token 50256 at position 1");
+  });
+  await t.step("token >= a model's vocabulary names the model and the data", () => {
+    const path = join(dir, "d_val_000000.bin");
+    Deno.writeFileSync(path, llmcBytes([1, 55433, 3]));
+    const model = "the model in out/checkpoints/step_00000010.safetensors";
+    using reader = ShardReader.open(path, { vocab: 50000, vocabFrom: model });
+    assertThrows(
+      () => reader.read(0, new Uint32Array(3)),
+      ShardError,
+      `${path}: token 55433 at position 1 is outside the vocabulary of ${model} (50000 ` +
+        "tokens): the model's vocabulary is smaller than this data's tokens",
+    );
   });
   await t.step("missing file", () => {
     assertThrows(() => shardInfo(join(dir, "nope.bin")), ShardError, "nope.bin: cannot read");
+  });
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("shard format follows the name: llm.c names need the llm.c magic, headerless only as train.bin / val.bin", async (t) => {
+  const dir = await Deno.makeTempDir();
+  const tokens = Array.from({ length: 600 }, (_, i) => i);
+  const cases: [string, number, string][] = [
+    // A zeroed magic: the 1024-byte header must not become 512 tokens.
+    [`zero`, 0, "first word 0 is not the llm.c GPT-2 shard magic 20240520"],
+    [`llama3`, 20240801, "first word 20240801 (llm.c's Llama-3 token shard magic"],
+    [`off_by_one`, 20240521, "first word 20240521 is not the llm.c GPT-2 shard magic 20240520"],
+  ];
+  for (const [label, magic, reason] of cases) {
+    await t.step(`llm.c name, magic ${magic}`, () => {
+      for (const split of ["train_000001", "val_000000"]) {
+        const path = join(dir, `${label}_${split}.bin`);
+        Deno.writeFileSync(path, llmcBytes(tokens, { magic }));
+        assertThrows(() => shardInfo(path), ShardError, `${path}: ${reason}`);
+        assertThrows(() => shardInfo(path), ShardError, "must carry its header");
+      }
+    });
+  }
+  await t.step("headerless tokens under another name, unless the caller says raw", () => {
+    const path = join(dir, "tokens.bin");
+    Deno.writeFileSync(path, rawBytes(tokens));
+    assertThrows(
+      () => shardInfo(path),
+      ShardError,
+      `${path}: first word 65536 is not the llm.c GPT-2 shard magic 20240520: headerless ` +
+        "token files must be named train.bin or val.bin",
+    );
+    assertEquals(shardInfo(path, "raw").tokens, 600);
+    using reader = ShardReader.open(path, { format: "raw" });
+    assertEquals([...reader.read(597, new Uint32Array(3))], [597, 598, 599]);
+  });
+  await t.step("an explicit llm.c format refuses a headerless train.bin", () => {
+    const path = join(dir, "train.bin");
+    Deno.writeFileSync(path, rawBytes(tokens));
+    assertEquals(shardInfo(path).format, "raw");
+    assertThrows(() => shardInfo(path, "llmc"), ShardError, "llm.c shards start with it");
   });
   await Deno.remove(dir, { recursive: true });
 });

@@ -13,7 +13,14 @@
  * Eval ({@link EvalLoader}): the val split's files as one token stream from its start; batch i
  * is tokens [i*B*T, i*B*T + B*T + 1). With W ranks, batch i goes to rank i % W.
  */
-import { GPT2_VOCAB, type ShardInfo, shardInfo, ShardReader } from "./shard.ts";
+import {
+  GPT2_VOCAB,
+  type ShardFormat,
+  type ShardInfo,
+  shardInfo,
+  ShardReader,
+  type ShardReadOptions,
+} from "./shard.ts";
 
 /** Batch geometry and this process's place among the ranks. */
 export interface LoaderOptions {
@@ -27,6 +34,13 @@ export interface LoaderOptions {
   worldSize?: number;
   /** Tokens must be below this (default 50257). */
   vocab?: number;
+  /**
+   * Where `vocab` came from, for the error when a token is not below it, e.g. "the model in
+   * out/checkpoints/step_00000010.safetensors".
+   */
+  vocabFrom?: string;
+  /** The shards' format; by default decided by each file's name (see src/data/shard.ts). */
+  format?: ShardFormat;
 }
 
 /** One micro-batch: inputs and targets, each (B,T) row-major. */
@@ -54,10 +68,20 @@ interface Geometry {
   rank: number;
   worldSize: number;
   vocab: number;
+  /** How the shards are read. */
+  read: ShardReadOptions;
 }
 
 function geometry(o: LoaderOptions): Geometry {
-  const g = { rank: 0, worldSize: 1, vocab: GPT2_VOCAB, ...o };
+  const vocab = o.vocab ?? GPT2_VOCAB;
+  const g = {
+    B: o.B,
+    T: o.T,
+    rank: o.rank ?? 0,
+    worldSize: o.worldSize ?? 1,
+    vocab,
+    read: { vocab, vocabFrom: o.vocabFrom, format: o.format },
+  };
   for (const key of ["B", "T", "worldSize", "vocab"] as const) {
     if (!Number.isInteger(g[key]) || g[key] < 1) {
       throw new RangeError(`loader: ${key} must be a positive integer, got ${g[key]}`);
@@ -88,6 +112,7 @@ export class DataLoader implements Disposable {
   readonly worldSize: number;
   /** Tokens must be below this. */
   readonly vocab: number;
+  #read: ShardReadOptions;
   #shard = 0;
   #position = 0;
   #reader: ShardReader | null = null;
@@ -103,10 +128,11 @@ export class DataLoader implements Disposable {
     this.rank = g.rank;
     this.worldSize = g.worldSize;
     this.vocab = g.vocab;
+    this.#read = g.read;
     if (files.length === 0) throw new Error("loader: no train shards given");
     const need = this.#stride + 1;
     this.shards = files.map((path) => {
-      const info = shardInfo(path);
+      const info = shardInfo(path, g.read.format);
       if (info.tokens < need) {
         throw new Error(
           `${path}: ${info.tokens} tokens, fewer than one step needs ` +
@@ -126,7 +152,7 @@ export class DataLoader implements Disposable {
     if (this.#position + this.#stride + 1 > this.shards[this.#shard].tokens) {
       this.#moveTo((this.#shard + 1) % this.shards.length, 0);
     }
-    this.#reader ??= ShardReader.open(this.shards[this.#shard].path, this.vocab);
+    this.#reader ??= ShardReader.open(this.shards[this.#shard].path, this.#read);
     const BT = this.B * this.T;
     const window = this.#reader.read(this.#position + this.rank * BT, new Uint32Array(BT + 1));
     this.#position += this.#stride;
@@ -202,7 +228,7 @@ export class EvalLoader implements Disposable {
     }
     this.steps = options.steps;
     if (files.length === 0) throw new Error("eval: no val files given");
-    const infos = files.map((f) => shardInfo(f));
+    const infos = files.map((f) => shardInfo(f, g.read.format));
     this.#starts = [];
     let total = 0;
     for (const info of infos) {
@@ -216,7 +242,7 @@ export class EvalLoader implements Disposable {
           `B*T = ${this.B}*${this.T} need ${need} (use fewer eval steps or more --val-docs)`,
       );
     }
-    this.#readers = infos.map((info) => ShardReader.open(info.path, g.vocab));
+    this.#readers = infos.map((info) => ShardReader.open(info.path, g.read));
   }
 
   /** Number of batches this rank evaluates. */

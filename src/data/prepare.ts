@@ -6,11 +6,16 @@
  * results in job order ({@link ./shard_writer.ts}). At most 2 jobs per Worker are in flight, so
  * memory stays bounded whatever the corpus size, and the output is byte-identical for any
  * number of Workers. With no INPUT it prepares the WordNet default corpus into `data/wordnet`.
+ *
+ * The shards are written into a staging folder beside `out` and swapped in only once all are
+ * complete (./staged_dir.ts): a failed or killed prepare leaves an existing dataset as it was.
  */
-import { removeStaleTemps } from "../io/atomic.ts";
+import { basename, join } from "node:path";
 import { formatCount, formatDuration, Progress } from "../log/progress.ts";
 import { expandInputs, fileJobs, type Job, textJobs } from "./inputs.ts";
 import { ShardSetWriter, type WrittenShards } from "./shard_writer.ts";
+import { discardStaged, stageDir, swapIn } from "./staged_dir.ts";
+import { LLMC_SHARD_NAME } from "./shard.ts";
 import { type Tokenized, TokenizePool } from "./_tokenize_pool.ts";
 import { WORDNET_NAME, WORDNET_VAL_DOCS, wordnetDocuments } from "./wordnet.ts";
 
@@ -36,6 +41,8 @@ export interface PrepareOptions {
 
 /** What {@link prepare} did. */
 export interface PrepareSummary extends WrittenShards {
+  /** Shards of an earlier run of the same name that the new dataset has no counterpart of. */
+  removed: string[];
   tokens: number;
   inputBytes: number;
   seconds: number;
@@ -53,13 +60,42 @@ export function wordnetOptions(out = WORDNET_DIR): PrepareOptions {
   };
 }
 
-/** Tokenize the inputs into shards in `out`. */
+/** Tokenize the inputs into shards in `out`, replacing the dataset there only on success. */
 export async function prepare(options: PrepareOptions): Promise<PrepareSummary> {
   const { jobs, inputBytes } = await openInputs(options.inputs);
-  await Deno.mkdir(options.out, { recursive: true });
-  await removeStaleTemps(options.out); // left by a prepare that was killed
+  const staged = await stageDir(options.out);
   const started = performance.now();
-  const writer = new ShardSetWriter(options.out, options.name, options);
+  let written: WrittenShards & { inputBytes: number };
+  let removed: string[];
+  try {
+    written = await tokenizeInto(staged.staging, jobs, inputBytes, options);
+    // The old dataset: its shards, and temporary files of a prepare killed mid-shard.
+    const ours = (name: string) =>
+      LLMC_SHARD_NAME.exec(name.replace(/\.tmp-\d+$/, ""))?.[1] === options.name;
+    removed = (await swapIn(staged, ours)).filter((name) => LLMC_SHARD_NAME.test(name));
+  } catch (e) {
+    await discardStaged(staged);
+    throw e;
+  }
+  const inOut = (f: string) => join(options.out, basename(f));
+  return {
+    ...written,
+    files: written.files.map(inOut),
+    removed: removed.map(inOut),
+    tokens: written.valTokens + written.trainTokens,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Tokenize `jobs` in the Worker pool and write their shards into `dir`, in job order. */
+async function tokenizeInto(
+  dir: string,
+  jobs: AsyncIterable<Job> | Iterable<Job>,
+  inputBytes: number,
+  options: PrepareOptions,
+): Promise<WrittenShards & { inputBytes: number }> {
+  const source = options.inputs.length > 0 ? options.inputs.join(", ") : "the WordNet corpus";
+  const writer = new ShardSetWriter(dir, options.name, { ...options, source });
   const pool = new TokenizePool(options.workers);
   const bar = options.progress === false
     ? null
@@ -94,12 +130,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     pool.close();
   }
   bar?.finish();
-  return {
-    ...written,
-    tokens: written.valTokens + written.trainTokens,
-    inputBytes: bytesDone,
-    seconds: (performance.now() - started) / 1000,
-  };
+  return { ...written, inputBytes: bytesDone };
 }
 
 async function openInputs(

@@ -3,12 +3,18 @@
  *
  * llm.c shard: 256 little-endian int32 header words ([0] = 20240520 magic, [1] = 1 version,
  * [2] = token count), then `count` uint16 LE tokens. nanoGPT / repgpt `train.bin` / `val.bin`:
- * uint16 LE tokens only, no header (recognised by the absence of the magic).
+ * uint16 LE tokens only, no header.
+ *
+ * The name decides the format, so a damaged header is never read as tokens: a file named like
+ * llm.c's shards (`NAME_train_000001.bin`) must carry its header; headerless tokens are read only
+ * from `train.bin` / `val.bin` or when the caller says so (`format: "raw"`).
  *
  * {@link ShardReader} validates the header against the file size when it opens a file and checks
  * every token it returns against the vocabulary, so a bad file is an error naming the file and
  * the reason, never a silent wrong read.
  */
+
+import { basename } from "node:path";
 
 /** llm.c's token-shard magic number (header word 0). */
 export const SHARD_MAGIC = 20240520;
@@ -22,6 +28,21 @@ export const SHARD_HEADER_BYTES = SHARD_HEADER_WORDS * 4;
 export const GPT2_VOCAB = 50257;
 /** The header's token count is an int32. */
 export const MAX_SHARD_TOKENS = 2 ** 31 - 1;
+
+/** llm.c's shard names, `NAME_train_NNNNNN.bin` / `NAME_val_NNNNNN.bin`: [1] name, [2] split. */
+export const LLMC_SHARD_NAME = /^(.+)_(train|val)_(\d+)\.bin$/;
+/** nanoGPT's headerless token files. */
+const NANOGPT_NAME = /^(train|val)\.bin$/;
+
+/** Other first words a user may feed us by mistake, and what they are. */
+const OTHER_MAGICS: Readonly<Record<number, string>> = {
+  20240801: "llm.c's Llama-3 token shard magic: uint32 tokens of another tokenizer, not GPT-2's",
+  20240522: "llm.c's HellaSwag eval file magic, not a token shard",
+  20240326: "llm.c's GPT-2 model file magic, not a token shard",
+};
+
+/** "llmc": 1024-byte header; "raw": headerless uint16 tokens (nanoGPT `train.bin`). */
+export type ShardFormat = "llmc" | "raw";
 
 /** A bad shard: the message names the file and the reason. */
 export class ShardError extends Error {
@@ -44,8 +65,7 @@ export function shardHeader(tokens: number): Uint8Array {
 /** Where the tokens of a shard file are. */
 export interface ShardInfo {
   path: string;
-  /** "llmc": 1024-byte header; "raw": headerless uint16 (nanoGPT `train.bin`). */
-  format: "llmc" | "raw";
+  format: ShardFormat;
   /** Byte offset of token 0. */
   dataOffset: number;
   /** Number of tokens. */
@@ -53,11 +73,12 @@ export interface ShardInfo {
 }
 
 /**
- * Read and check a shard's header against its size. An llm.c file is one whose first word is
- * the magic; anything else is taken as headerless uint16 tokens. (A headerless GPT-2 file cannot
- * start with the magic's bytes: its first token would be 0xD5C8 = 54728 >= 50257.)
+ * Read and check a shard's header against its size. The format is `format` when given, else
+ * decided by the name (see the module doc): an llm.c-named file whose first word is not the
+ * magic is an error naming the word found. A `train.bin` / `val.bin` that starts with the magic
+ * is read as llm.c (a headerless GPT-2 file cannot: its first token would be 0xD5C8 = 54728).
  */
-export function shardInfo(path: string): ShardInfo {
+export function shardInfo(path: string, format?: ShardFormat): ShardInfo {
   let size: number;
   let head: Uint8Array;
   try {
@@ -72,14 +93,28 @@ export function shardInfo(path: string): ShardInfo {
   if (size === 0) throw new ShardError(`${path}: empty file, no tokens`);
   const view = new DataView(head.buffer);
   const magic = head.length >= 4 ? view.getInt32(0, true) : 0;
-  if (magic !== SHARD_MAGIC) {
+  const name = basename(path);
+  const raw = format === "raw" ||
+    (format === undefined && NANOGPT_NAME.test(name) && magic !== SHARD_MAGIC);
+  if (raw) {
     if (size % 2 !== 0) {
       throw new ShardError(
-        `${path}: no llm.c header (first word ${magic}, magic is ${SHARD_MAGIC}) and an odd ` +
-          `byte length ${size}: not a headerless uint16 token file either`,
+        `${path}: headerless uint16 token file with an odd byte length ${size}`,
       );
     }
     return { path, format: "raw", dataOffset: 0, tokens: size / 2 };
+  }
+  if (magic !== SHARD_MAGIC) {
+    const what = OTHER_MAGICS[magic] ? ` (${OTHER_MAGICS[magic]})` : "";
+    const rule = format === "llmc"
+      ? "llm.c shards start with it"
+      : LLMC_SHARD_NAME.test(name)
+      ? "a file named like llm.c's shards must carry its header"
+      : "headerless token files must be named train.bin or val.bin";
+    throw new ShardError(
+      `${path}: first word ${magic}${what} is not the llm.c GPT-2 shard magic ${SHARD_MAGIC}: ` +
+        rule,
+    );
   }
   if (size < SHARD_HEADER_BYTES) {
     throw new ShardError(
@@ -102,6 +137,16 @@ export function shardInfo(path: string): ShardInfo {
   return { path, format: "llmc", dataOffset: SHARD_HEADER_BYTES, tokens };
 }
 
+/** How {@link ShardReader.open} reads a shard. */
+export interface ShardReadOptions {
+  /** Tokens must be below this (default 50257, GPT-2's vocabulary). */
+  vocab?: number;
+  /** Where `vocab` came from, e.g. "the model in out/checkpoints/step_00000010.safetensors". */
+  vocabFrom?: string;
+  /** The file's format; by default decided by its name ({@link shardInfo}). */
+  format?: ShardFormat;
+}
+
 /**
  * Random access to one shard's tokens through seek + read of only the requested window.
  * Call {@link close} (or use `using`) when done.
@@ -109,18 +154,20 @@ export function shardInfo(path: string): ShardInfo {
 export class ShardReader implements Disposable {
   readonly info: ShardInfo;
   readonly vocab: number;
+  readonly vocabFrom: string | undefined;
   #file: Deno.FsFile;
 
-  private constructor(info: ShardInfo, vocab: number, file: Deno.FsFile) {
+  private constructor(info: ShardInfo, options: ShardReadOptions, file: Deno.FsFile) {
     this.info = info;
-    this.vocab = vocab;
+    this.vocab = options.vocab ?? GPT2_VOCAB;
+    this.vocabFrom = options.vocabFrom;
     this.#file = file;
   }
 
   /** Open and validate `path`; tokens must be below `vocab` (checked on every read). */
-  static open(path: string, vocab = GPT2_VOCAB): ShardReader {
-    const info = shardInfo(path);
-    return new ShardReader(info, vocab, Deno.openSync(path));
+  static open(path: string, options: ShardReadOptions = {}): ShardReader {
+    const info = shardInfo(path, options.format);
+    return new ShardReader(info, options, Deno.openSync(path));
   }
 
   /** Number of tokens in the shard. */
@@ -146,13 +193,7 @@ export class ShardReader implements Disposable {
     const view = new DataView(bytes.buffer);
     for (let i = 0; i < count; i++) {
       const token = view.getUint16(2 * i, true);
-      if (token >= this.vocab) {
-        throw new ShardError(
-          `${this.info.path}: token ${token} at position ${
-            start + i
-          } is >= vocab size ${this.vocab}`,
-        );
-      }
+      if (token >= this.vocab) throw this.#outOfVocab(token, start + i);
       out[i] = token;
     }
     return out;
@@ -161,6 +202,16 @@ export class ShardReader implements Disposable {
   /** Close the file. */
   close(): void {
     this.#file.close();
+  }
+
+  #outOfVocab(token: number, position: number): ShardError {
+    const where = `${this.info.path}: token ${token} at position ${position}`;
+    if (!this.vocabFrom) return new ShardError(`${where} is >= vocab size ${this.vocab}`);
+    return new ShardError(
+      `${where} is outside the vocabulary of ${this.vocabFrom} (${this.vocab} tokens): the ` +
+        "model's vocabulary is smaller than this data's tokens; use data tokenized for this " +
+        "model, or a model for this data's tokenizer",
+    );
   }
 
   [Symbol.dispose](): void {

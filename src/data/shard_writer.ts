@@ -7,10 +7,12 @@
  * holds all val documents, whatever `shardTokens` is.
  *
  * Each shard is written to a temporary file and renamed once complete (header included), so an
- * interrupted run never leaves a truncated file under a shard name.
+ * interrupted run never leaves a truncated file under a shard name. A dataset without text (every
+ * document empty, in train or in val) is refused rather than written. prepare (./prepare.ts) writes into
+ * a staging folder and swaps it in (./staged_dir.ts), so the writer never meets an older run.
  */
 import { join } from "node:path";
-import { syncDir, tempPathFor, writeAll } from "../io/atomic.ts";
+import { namingPath, syncDir, tempPathFor, writeAll } from "../io/atomic.ts";
 import { MAX_SHARD_TOKENS, SHARD_HEADER_BYTES, shardHeader } from "./shard.ts";
 
 /** What a finished {@link ShardSetWriter} wrote. */
@@ -21,8 +23,6 @@ export interface WrittenShards {
   valDocs: number;
   valTokens: number;
   trainTokens: number;
-  /** Same-name shards of an earlier run that this one replaced by removing them. */
-  removed: string[];
 }
 
 // Shards are little-endian; Deno runs on little-endian hosts only (x86-64, aarch64), so
@@ -44,17 +44,23 @@ export class ShardSetWriter {
   readonly name: string;
   readonly valDocs: number;
   readonly shardTokens: number;
+  /** What the documents came from, for errors about the whole dataset. */
+  readonly source: string;
   #files: string[] = [];
   #docs = 0;
   #valTokens = 0;
   #trainTokens = 0;
+  // Tokens beyond each document's leading EOT: zero means the split holds no text.
+  #valText = 0;
+  #trainText = 0;
   #val: OpenShard | null = null;
   #train: OpenShard | null = null;
   #trainIndex = 0;
 
-  constructor(dir: string, name: string, { valDocs, shardTokens }: {
+  constructor(dir: string, name: string, { valDocs, shardTokens, source = "the input" }: {
     valDocs: number;
     shardTokens: number;
+    source?: string;
   }) {
     if (!/^[\w.-]+$/.test(name)) {
       throw new Error(`dataset name "${name}": use letters, digits, '.', '-' or '_'`);
@@ -66,6 +72,7 @@ export class ShardSetWriter {
     this.name = name;
     this.valDocs = valDocs;
     this.shardTokens = shardTokens;
+    this.source = source;
   }
 
   /**
@@ -76,9 +83,11 @@ export class ShardSetWriter {
     let doc = 0;
     let at = 0;
     while (doc < docTokens.length && this.#docs < this.valDocs) {
+      this.#valText += docTokens[doc] - 1;
       at += docTokens[doc++];
       this.#docs++;
     }
+    for (let d = doc; d < docTokens.length; d++) this.#trainText += docTokens[d] - 1;
     if (at > 0) {
       if (this.#valTokens + at > MAX_SHARD_TOKENS) {
         throw new Error(`val split over ${MAX_SHARD_TOKENS} tokens: use fewer --val-docs`);
@@ -105,37 +114,40 @@ export class ShardSetWriter {
     }
   }
 
-  /** Complete the last shards and remove same-name shards left by an earlier, bigger run. */
+  /** Complete the last shards; throws naming the source when a split would hold no text. */
   async finish(): Promise<WrittenShards> {
-    if (this.#trainTokens === 0) {
+    const valDocs = Math.min(this.#docs, this.valDocs);
+    const trainDocs = this.#docs - valDocs;
+    if (this.#docs === 0) throw new Error(`${this.source}: no documents, nothing to prepare`);
+    if (trainDocs === 0) {
       throw new Error(
-        `all ${this.#docs} documents went to val (--val-docs ${this.valDocs}): none left to ` +
-          `train on; use fewer --val-docs`,
+        `${this.source}: all ${this.#docs} documents went to val (--val-docs ${this.valDocs}): ` +
+          `none left to train on; use fewer --val-docs`,
+      );
+    }
+    if (this.#trainText === 0) {
+      throw new Error(
+        `${this.source}: the ${trainDocs} train documents are all empty: no text to train on`,
+      );
+    }
+    if (valDocs > 0 && this.#valText === 0) {
+      throw new Error(
+        `${this.source}: the ${valDocs} val documents are all empty: no text to evaluate on; ` +
+          `use more --val-docs, or --val-docs 0 for no val split`,
       );
     }
     for (const shard of [this.#val, this.#train]) if (shard) await this.#close(shard);
     this.#val = this.#train = null;
     await syncDir(this.dir);
-    const written = new Set(this.#files);
-    const ours = new RegExp(`^${this.name.replaceAll(".", "\\.")}_(train|val)_\\d+\\.bin$`);
-    const removed: string[] = [];
-    for await (const entry of Deno.readDir(this.dir)) {
-      const path = join(this.dir, entry.name);
-      if (entry.isFile && ours.test(entry.name) && !written.has(path)) {
-        await Deno.remove(path);
-        removed.push(path);
-      }
-    }
     // The val file is completed last; list it first.
     const isVal = (f: string) => f.endsWith("_val_000000.bin");
     const files = [...this.#files.filter(isVal), ...this.#files.filter((f) => !isVal(f))];
     return {
       files,
       docs: this.#docs,
-      valDocs: Math.min(this.#docs, this.valDocs),
+      valDocs,
       valTokens: this.#valTokens,
       trainTokens: this.#trainTokens,
-      removed,
     };
   }
 
@@ -143,32 +155,45 @@ export class ShardSetWriter {
   async abort(): Promise<void> {
     for (const shard of [this.#val, this.#train]) {
       if (!shard) continue;
-      shard.file.close();
+      try {
+        shard.file.close();
+      } catch { /* already closed by a failed #close */ }
       await Deno.remove(shard.tmp).catch(() => {});
     }
     this.#val = this.#train = null;
   }
 
   async #open(name: string): Promise<OpenShard> {
-    await Deno.mkdir(this.dir, { recursive: true });
     const path = join(this.dir, name);
     const tmp = tempPathFor(path);
-    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-    await writeAll(file, new Uint8Array(SHARD_HEADER_BYTES)); // header written at close
-    return { path, tmp, file, tokens: 0 };
+    let file: Deno.FsFile | undefined;
+    try {
+      await Deno.mkdir(this.dir, { recursive: true });
+      file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+      await writeAll(file, new Uint8Array(SHARD_HEADER_BYTES)); // header written at close
+      return { path, tmp, file, tokens: 0 };
+    } catch (e) {
+      file?.close();
+      throw namingPath(e, path);
+    }
   }
 
   async #write(shard: OpenShard, tokens: Uint16Array): Promise<void> {
-    await writeAll(shard.file, new Uint8Array(tokens.buffer, tokens.byteOffset, tokens.byteLength));
+    const bytes = new Uint8Array(tokens.buffer, tokens.byteOffset, tokens.byteLength);
+    await writeAll(shard.file, bytes).catch((e) => Promise.reject(namingPath(e, shard.path)));
     shard.tokens += tokens.length;
   }
 
   async #close(shard: OpenShard): Promise<void> {
-    await shard.file.seek(0, Deno.SeekMode.Start);
-    await writeAll(shard.file, shardHeader(shard.tokens));
-    await shard.file.sync();
-    shard.file.close();
-    await Deno.rename(shard.tmp, shard.path);
+    try {
+      await shard.file.seek(0, Deno.SeekMode.Start);
+      await writeAll(shard.file, shardHeader(shard.tokens));
+      await shard.file.sync();
+      shard.file.close();
+      await Deno.rename(shard.tmp, shard.path);
+    } catch (e) {
+      throw namingPath(e, shard.path);
+    }
     this.#files.push(shard.path);
   }
 }

@@ -3,12 +3,10 @@
  * shards (sorted by name), or nanoGPT's single `train.bin` / `val.bin`.
  */
 import { join } from "node:path";
+import { LLMC_SHARD_NAME as SHARD_NAME } from "./shard.ts";
 
 /** Which split. */
 export type Split = "train" | "val";
-
-/** `NAME_split_NNNNNN.bin`, the names `deno task prepare` and llm.c write. */
-const SHARD_NAME = /^(.+)_(train|val)_(\d+)\.bin$/;
 
 /**
  * The files of `split` in `dir`, in read order. Prefers llm.c-style shards; falls back to

@@ -3,7 +3,7 @@
  * over the target, fsync the directory. A process killed at any moment (kill -9, OOM, power
  * loss once the fsyncs returned) leaves either the old file or the new one under the real name,
  * never a partial one. What may be left behind is a `<name>.tmp-<pid>` file, which
- * {@link removeStaleTemps} cleans up.
+ * {@link removeStaleTemps} cleans up. A failed write (a full disk, say) names the file.
  */
 import { basename, dirname, join } from "node:path";
 
@@ -21,18 +21,30 @@ export async function writeFileAtomic(
   write: (file: Deno.FsFile) => Promise<void> | void,
 ): Promise<void> {
   const tmp = tempPathFor(path);
-  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  let file: Deno.FsFile | null = null;
   try {
+    file = await Deno.open(tmp, { write: true, create: true, truncate: true });
     await write(file);
     await file.sync();
-  } catch (e) {
     file.close();
+    file = null;
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    file?.close();
     await Deno.remove(tmp).catch(() => {});
-    throw e;
+    throw namingPath(e, path);
   }
-  file.close();
-  await Deno.rename(tmp, path);
-  await syncDir(dirname(path));
+  await syncDir(dirname(path)).catch((e) => Promise.reject(namingPath(e, path)));
+}
+
+/**
+ * `e`, or for an error that does not name `path` (the OS's "No space left on device (os error
+ * 28)" names nothing), an error that does, with `e` as its cause.
+ */
+export function namingPath(e: unknown, path: string): Error {
+  const error = e instanceof Error ? e : new Error(String(e));
+  if (error.message.includes(path)) return error;
+  return new Error(`${path}: cannot write: ${error.message}`, { cause: error });
 }
 
 /** {@link writeFileAtomic} for bytes or text already in memory. */
@@ -72,7 +84,8 @@ export async function removeStaleTemps(dir: string): Promise<string[]> {
   return removed;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether process `pid` is running (this one always is); true when it cannot be told. */
+export function isAlive(pid: number): boolean {
   if (pid === Deno.pid) return true;
   // Linux: /proc/<pid> exists while the process does. Without /proc, assume it is alive.
   if (!exists("/proc/self")) return true;

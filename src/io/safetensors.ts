@@ -16,6 +16,9 @@ import { writeAll, writeFileAtomic } from "./atomic.ts";
 /** The dtypes this module reads and writes. */
 export type Dtype = "F32" | "F16" | "BF16" | "I32" | "I64" | "U8" | "U16" | "U32";
 
+/** The floating-point dtypes (where weights are expected, integers are an error). */
+export const FLOAT_DTYPES: readonly Dtype[] = ["F32", "F16", "BF16"];
+
 /** Bytes per element of each dtype. */
 export const DTYPE_BYTES: Readonly<Record<Dtype, number>> = {
   F32: 4,

@@ -33,6 +33,20 @@ export interface GPT2Config {
 /** GPT-2 BPE vocabulary size. */
 export const GPT2_VOCAB_SIZE = 50257;
 
+/**
+ * Head sizes (C / NH) the attention kernels take: multiples of 4 (rows are read as vec4) up to
+ * 128 (a row is kept in registers).
+ */
+export const HEAD_SIZE_MULTIPLE = 4;
+/** See {@link HEAD_SIZE_MULTIPLE}. */
+export const MAX_HEAD_SIZE = 128;
+/**
+ * The most parameters a model may have: its flat buffers are single Float32Arrays, which hold
+ * at most 2^32 elements (16 GiB). Checked from the config so that a corrupt size (n_positions
+ * 2^40) is an error naming the file, not a failed allocation.
+ */
+export const MAX_PARAMETERS = 2 ** 32;
+
 /** Round `vocabSize` up to a multiple of `multiple` (128 gives 50304 for GPT-2). */
 export function padVocab(vocabSize: number, multiple = 128): number {
   return Math.ceil(vocabSize / multiple) * multiple;
@@ -121,6 +135,23 @@ export function validateConfig(config: GPT2Config, where = "model config"): void
   if (config.channels % config.numHeads !== 0) {
     throw new Error(
       `${where}: channels ${config.channels} is not divisible by numHeads ${config.numHeads}`,
+    );
+  }
+  const headSize = config.channels / config.numHeads;
+  if (headSize % HEAD_SIZE_MULTIPLE !== 0 || headSize > MAX_HEAD_SIZE) {
+    throw new Error(
+      `${where}: numHeads ${config.numHeads} gives a head size of channels / numHeads = ` +
+        `${config.channels} / ${config.numHeads} = ${headSize}; the attention kernels take ` +
+        `multiples of ${HEAD_SIZE_MULTIPLE} up to ${MAX_HEAD_SIZE} (is numHeads wrong?)`,
+    );
+  }
+  const { numLayers: L, channels: C, maxSeqLen: T, paddedVocabSize: Vp } = config;
+  const parameters = (Vp + T) * C + L * (12 * C * C + 13 * C) + 2 * C; // with biases
+  if (parameters > MAX_PARAMETERS) {
+    throw new Error(
+      `${where}: numLayers ${L}, channels ${C}, maxSeqLen ${T} and paddedVocabSize ${Vp} ` +
+        `make ${parameters.toExponential(3)} parameters, over the ${MAX_PARAMETERS} one ` +
+        "Float32Array can hold",
     );
   }
   if (config.paddedVocabSize < config.vocabSize) {

@@ -10,11 +10,26 @@
  * HF's GPT2 always has biases. A bias-free model is saved with zero biases (so transformers
  * loads it unchanged) and `"repgpt_bias": false` in config.json, which brings it back
  * bias-free here.
+ *
+ * Loading checks what a config alone cannot: every tensor is a float dtype (an integer tensor
+ * would convert to nonsense weights silently) and holds only finite values.
  */
 import { join } from "node:path";
 import { type GPT2Config, makeConfig } from "./config.ts";
-import { type ParamLayout, paramLayout, type ParamTensor, view } from "./params.ts";
-import { SafetensorsReader, type TensorSource, writeSafetensors } from "../io/safetensors.ts";
+import {
+  allocateParams,
+  assertFinite,
+  type ParamLayout,
+  paramLayout,
+  type ParamTensor,
+  view,
+} from "./params.ts";
+import {
+  FLOAT_DTYPES,
+  SafetensorsReader,
+  type TensorSource,
+  writeSafetensors,
+} from "../io/safetensors.ts";
 
 /** HF `activation_function` values and our GELU forms. */
 const ACTIVATIONS: Record<string, GPT2Config["gelu"]> = {
@@ -43,6 +58,15 @@ export function configFromHf(json: unknown, where: string): GPT2Config {
       `${where}: activation_function ${JSON.stringify(activation)} is not supported ` +
         `(expected ${Object.keys(ACTIVATIONS).join(", ")})`,
     );
+  }
+  // HF's attribute aliases: a config.json carrying both spellings must agree.
+  for (const [key, alias] of [["n_head", "num_attention_heads"], ["n_embd", "hidden_size"]]) {
+    if (c[alias] !== undefined && c[key] !== undefined && c[alias] !== c[key]) {
+      throw new Error(
+        `${where}: "${key}" ${JSON.stringify(c[key])} and "${alias}" ` +
+          `${JSON.stringify(c[alias])} disagree`,
+      );
+    }
   }
   const eps = c.layer_norm_epsilon ?? 1e-5;
   if (typeof eps !== "number") throw new Error(`${where}: layer_norm_epsilon must be a number`);
@@ -107,7 +131,7 @@ export async function loadHf(dir: string): Promise<LoadedModel> {
   }
   const config = configFromHf(json, configPath);
   const layout = paramLayout(config);
-  const params = new Float32Array(layout.totalFloats);
+  const params = allocateParams(layout, configPath);
   const path = join(dir, "model.safetensors");
   using reader = await SafetensorsReader.open(path);
   const prefix = reader.has("wte.weight") ? "" : "transformer.";
@@ -117,7 +141,7 @@ export async function loadHf(dir: string): Promise<LoadedModel> {
   const read = async (tensor: ParamTensor) => {
     const hfName = prefix + tensor.name;
     if (!reader.has(hfName)) throw new Error(`${path}: missing tensor "${hfName}"`);
-    const info = reader.info(hfName);
+    const info = floatTensor(reader, hfName);
     const isEmbedding = tensor === layout.wte || tensor === layout.wpe;
     const hfShape = tensor === layout.wte
       ? [config.vocabSize, config.channels]
@@ -137,6 +161,7 @@ export async function loadHf(dir: string): Promise<LoadedModel> {
     } else {
       await reader.readF32(hfName, dst.subarray(0, info.numel));
     }
+    assertFinite(dst, `${path}: tensor "${hfName}"`);
   };
   for (const tensor of layout.tensors) await read(tensor);
   const { vocabSize: V, channels: C } = config;
@@ -214,7 +239,20 @@ function transpose(src: Float32Array, dst: Float32Array, rows: number, cols: num
   return dst;
 }
 
+/** The header entry of `name`, which must hold floats (F32, F16 or BF16). */
+function floatTensor(reader: SafetensorsReader, name: string) {
+  const info = reader.info(name);
+  if (!FLOAT_DTYPES.includes(info.dtype)) {
+    throw new Error(
+      `${reader.path}: tensor "${name}" has dtype ${info.dtype}; GPT-2 weights are floats ` +
+        `(${FLOAT_DTYPES.join(", ")})`,
+    );
+  }
+  return info;
+}
+
 async function checkTied(reader: SafetensorsReader, name: string, wte: Float32Array, path: string) {
+  floatTensor(reader, name);
   const lmHead = await reader.readF32(name);
   if (lmHead.length !== wte.length || lmHead.some((x, i) => x !== wte[i])) {
     throw new Error(`${path}: "${name}" differs from wte; only tied GPT-2 models are supported`);

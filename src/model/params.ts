@@ -136,3 +136,37 @@ export function paramLayout(config: GPT2Config): ParamLayout {
 export function view(flat: Float32Array, tensor: ParamTensor): Float32Array {
   return flat.subarray(tensor.offset, tensor.offset + tensor.size);
 }
+
+/**
+ * A zeroed flat buffer for `layout`; an allocation failure (not enough memory) is an error
+ * naming `where` (the file the config came from) and the size.
+ */
+export function allocateParams(layout: ParamLayout, where: string): Float32Array {
+  try {
+    return new Float32Array(layout.totalFloats);
+  } catch (e) {
+    throw new Error(
+      `${where}: cannot allocate ${layout.totalFloats * 4} bytes for the model's ` +
+        `${layout.numParameters} parameters: ${(e as Error).message}`,
+    );
+  }
+}
+
+/**
+ * Throws when `values` holds a NaN or an infinity, naming `where` (the file and tensor), how
+ * many there are and the first one: weights that are not finite are corrupt or diverged.
+ */
+export function assertFinite(values: Float32Array, where: string): void {
+  let first = -1, count = 0;
+  for (let i = 0; i < values.length; i++) {
+    if (Number.isFinite(values[i])) continue;
+    if (first < 0) first = i;
+    count++;
+  }
+  if (count > 0) {
+    throw new Error(
+      `${where} holds ${count} non-finite value${count > 1 ? "s" : ""} (the first, at ` +
+        `element ${first}, is ${values[first]}): the weights are corrupt or diverged`,
+    );
+  }
+}

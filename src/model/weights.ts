@@ -1,12 +1,14 @@
 /**
  * A model's weights from any of the places a user may name: a Hugging Face GPT-2 directory, one
  * of our checkpoint files (src/io/checkpoint.ts), a directory of them, or a training run's
- * `--out` directory. Behind `--init-from` and `--from`.
+ * `--out` directory. Behind `--init-from` and `--from`, so train, eval and sample all load
+ * through the same checks: a valid config (head count included), float tensors of the right
+ * shapes (src/io/checkpoint.ts, ./hf.ts), and only finite values.
  */
 import { type Checkpoint, latestCheckpoint, loadCheckpoint } from "../io/checkpoint.ts";
 import { type GPT2Config, validateConfig } from "./config.ts";
 import { type LoadedModel, loadHf } from "./hf.ts";
-import { paramLayout } from "./params.ts";
+import { allocateParams, assertFinite, paramLayout, view } from "./params.ts";
 
 /**
  * Load weights for `--init-from` / `--from`: a Hugging Face directory (has config.json), one of
@@ -36,13 +38,16 @@ export async function loadWeights(path: string): Promise<LoadedModel> {
   return await modelFromCheckpoint(checkpoint);
 }
 
-/** The model config (validated), layout and weights an open checkpoint holds. */
+/** The model config (validated), layout and weights (all finite) an open checkpoint holds. */
 export async function modelFromCheckpoint(checkpoint: Checkpoint): Promise<LoadedModel> {
   const config = checkpoint.modelConfig as GPT2Config;
   validateConfig(config, `${checkpoint.path}: model_config`);
   const layout = paramLayout(config);
-  const params = new Float32Array(layout.totalFloats);
+  const params = allocateParams(layout, checkpoint.path);
   await checkpoint.readInto(layout.tensors, { params });
+  for (const t of layout.tensors) {
+    assertFinite(view(params, t), `${checkpoint.path}: tensor "params.${t.name}"`);
+  }
   return { config, layout, params };
 }
 
