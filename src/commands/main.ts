@@ -22,6 +22,10 @@ const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<
     help: "generate text from a checkpoint or a Hugging Face dir",
     run: async (args) => (await import("./sample.ts")).sampleMain(args),
   },
+  export: {
+    help: "write a model out as a Hugging Face folder or an llm.c model file",
+    run: async (args) => (await import("./export.ts")).exportMain(args),
+  },
   bench: {
     help: "benchmarks: tokenizer, prepare, kernels, model, allreduce, checkpoint",
     run: async (args) => (await import("./bench.ts")).benchMain(args),

@@ -1,19 +1,20 @@
 /**
  * A model's weights from any of the places a user may name: a Hugging Face GPT-2 directory, one
- * of our checkpoint files (src/io/checkpoint.ts), a directory of them, or a training run's
- * `--out` directory. Behind `--init-from` and `--from`, so train, eval and sample all load
+ * of our checkpoint files (src/io/checkpoint.ts), a directory of them, a training run's
+ * `--out` directory, or an llm.c model file (./llmc.ts). Behind `--init-from` and `--from`, so train, eval and sample all load
  * through the same checks: a valid config (head count included), float tensors of the right
  * shapes (src/io/checkpoint.ts, ./hf.ts), and only finite values.
  */
 import { type Checkpoint, latestCheckpoint, loadCheckpoint } from "../io/checkpoint.ts";
 import { type GPT2Config, validateConfig } from "./config.ts";
 import { type LoadedModel, loadHf } from "./hf.ts";
+import { isLlmcModelFile, loadLlmc } from "./llmc.ts";
 import { allocateParams, assertFinite, paramLayout, view } from "./params.ts";
 
 /**
  * Load weights for `--init-from` / `--from`: a Hugging Face directory (has config.json), one of
- * our checkpoint files (src/io/checkpoint.ts), a directory of them, or a training run's
- * `--out` directory (the latest checkpoint in either).
+ * our checkpoint files (src/io/checkpoint.ts), a directory of them, a training run's `--out`
+ * directory (the latest checkpoint in either), or an llm.c model file (its magic tells).
  */
 export async function loadWeights(path: string): Promise<LoadedModel> {
   let stat: Deno.FileInfo;
@@ -33,6 +34,10 @@ export async function loadWeights(path: string): Promise<LoadedModel> {
       );
     }
     file = latest;
+  } else if (await isLlmcModelFile(path)) {
+    const model = await loadLlmc(path);
+    for (const t of model.layout.tensors) assertFinite(view(model.params, t), `${path}: ${t.name}`);
+    return model;
   }
   using checkpoint = await loadCheckpoint(file);
   return await modelFromCheckpoint(checkpoint);

