@@ -1,4 +1,5 @@
 import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./_assert.ts";
+import { randomFloats } from "./_random.ts";
 import { requestGpu } from "../src/gpu/device.ts";
 import { createBuffer, readF32, uploadBuffer } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
@@ -16,16 +17,6 @@ const FORWARD_TOL = { rtol: 1e-5, atol: 2e-6 };
 const BACKWARD_TOL = { rtol: 1e-5, atol: 2e-6 };
 
 /** Deterministic values in [-scale, scale). */
-function random(n: number, seed: number, scale = 1): Float32Array<ArrayBuffer> {
-  const x = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    x[i] = (s / 2 ** 32 * 2 - 1) * scale;
-  }
-  return x;
-}
-
 /** Forward and backward on the GPU; returns out, lse and dqkv. */
 async function runGpu(
   s: AttentionShape,
@@ -78,8 +69,8 @@ const SHAPES: AttentionShape[] = [
 for (const s of SHAPES) {
   Deno.test(`attention: GPU matches CPU reference at B=${s.B} T=${s.T} C=${s.C} NH=${s.NH}`, async () => {
     const { B, T, C } = s;
-    const qkv = random(B * T * 3 * C, 1, 2);
-    const dout = random(B * T * C, 2);
+    const qkv = randomFloats(B * T * 3 * C, 1, 2);
+    const dout = randomFloats(B * T * C, 2);
     const gpu = await runGpu(s, qkv, dout);
     const cpu = runCpu(s, qkv, dout);
     assertClose(gpu.out, cpu.out, { ...FORWARD_TOL, label: "out" });
@@ -92,8 +83,8 @@ Deno.test("attention: a future token's k and v do not change earlier outputs", a
   const s = { B: 1, T: 40, C: 16, NH: 2 };
   const { T, C } = s;
   const future = 21;
-  const qkv = random(T * 3 * C, 3, 2);
-  const dout = random(T * C, 4);
+  const qkv = randomFloats(T * 3 * C, 3, 2);
+  const dout = randomFloats(T * C, 4);
   const changed = qkv.slice();
   for (let i = C; i < 3 * C; i++) changed[future * 3 * C + i] += 1; // k and v of every head
   const before = await runGpu(s, qkv, dout);
@@ -107,8 +98,8 @@ Deno.test("attention: a future token's k and v do not change earlier outputs", a
 
 Deno.test("attention: repeated runs are bit-identical", async () => {
   const s = { B: 2, T: 70, C: 32, NH: 2 };
-  const qkv = random(s.B * s.T * 3 * s.C, 5, 2);
-  const dout = random(s.B * s.T * s.C, 6);
+  const qkv = randomFloats(s.B * s.T * 3 * s.C, 5, 2);
+  const dout = randomFloats(s.B * s.T * s.C, 6);
   const first = await runGpu(s, qkv, dout);
   const second = await runGpu(s, qkv, dout);
   assertEquals(second.out, first.out);
@@ -119,8 +110,8 @@ Deno.test("attention: repeated runs are bit-identical", async () => {
 Deno.test("attention: tensors over the binding limit are split by batch rows", async () => {
   // Per batch row: qkv 3072 B, out 1024 B, lse 128 B; chunks of 2 rows keep offsets 256-aligned.
   const s = { B: 5, T: 16, C: 16, NH: 2 };
-  const qkv = random(s.B * s.T * 3 * s.C, 7, 2);
-  const dout = random(s.B * s.T * s.C, 8);
+  const qkv = randomFloats(s.B * s.T * 3 * s.C, 7, 2);
+  const dout = randomFloats(s.B * s.T * s.C, 8);
   const whole = await runGpu(s, qkv, dout);
   const split = await runGpu(s, qkv, dout, { maxBinding: 3 * 3072 });
   assertEquals(split.out, whole.out);

@@ -5,23 +5,14 @@
  * dwte 1e-6 + 1e-4 * |ref| (they are sums of 101 or 13 products of size ~dloss = 1/13).
  */
 import { assertClose, assertEquals, assertThrows } from "./_assert.ts";
+import { randomFloats } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { createBuffer, readBuffer, readF32, uploadBuffer } from "../src/gpu/buffer.ts";
 import { type Dispatch, submit } from "../src/gpu/kernel.ts";
-import { MATMUL_VARIANTS, type MatmulTiles } from "../src/model/matmul.ts";
+import { MATMUL_VARIANTS, type MatmulTiles } from "../src/model/matmul_tiles.ts";
 import { createClassifier } from "../src/model/classifier.ts";
 import { classifierBackward, classifierForward } from "../src/model/reference/classifier.ts";
 import { matmulForward } from "../src/model/reference/matmul.ts";
-
-function random(n: number, seed: number, scale = 1): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 31 - 1) * scale;
-  }
-  return out;
-}
 
 const [N, C, V, Vp] = [13, 24, 101, 128];
 const shape = { N, C, V, Vp };
@@ -48,11 +39,11 @@ for (const [name, tiles, maxBinding] of cases) {
     const gpu = await requestGpu();
     const op = await createClassifier(gpu, { tiles, maxBinding });
     const read = (b: GPUBuffer) => readF32(gpu, b);
-    const x = random(N * C, 1), wte = random(Vp * C, 2, 0.5);
+    const x = randomFloats(N * C, 1), wte = randomFloats(Vp * C, 2, 0.5);
     const targets = Uint32Array.from({ length: N }, (_, i) => (i * 37 + 5) % V);
     targets[3] = V - 1; // the last real column
-    const dwte0 = random(Vp * C, 3, 0.01);
-    const dx0 = random(N * C, 4, 0.01);
+    const dwte0 = randomFloats(Vp * C, 3, 0.01);
+    const dx0 = randomFloats(N * C, 4, 0.01);
     const g = {
       x: uploadBuffer(gpu, x, "x"),
       wte: uploadBuffer(gpu, wte, "wte"),

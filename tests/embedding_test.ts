@@ -1,4 +1,5 @@
 import { assertClose, assertEquals, assertThrows } from "./_assert.ts";
+import { randomFloats } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
@@ -8,11 +9,6 @@ import { embeddingBackward, embeddingForward } from "../src/model/reference/embe
 // Forward is one f32 add per element: bit-identical to the reference. The backward sums a
 // token's positions before adding them to dwte (the reference adds one at a time): 1e-5
 // relative + 1e-6 absolute.
-
-function values(n: number, seed: number): Float32Array<ArrayBuffer> {
-  let s = seed >>> 0;
-  return new Float32Array(n).map(() => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32 - 0.5);
-}
 
 async function check(
   B: number,
@@ -26,8 +22,10 @@ async function check(
   const op = await createEmbedding(gpu, { maxBinding });
   const N = B * T, maxT = T + 2;
   const tokens = new Uint32Array(tokenList);
-  const wte = values(V * C, 1), wpe = values(maxT * C, 2), dy = values(N * C, 3);
-  const dwte0 = values(V * C, 4), dwpe0 = values(maxT * C, 5);
+  const wte = randomFloats(V * C, 1, 0.5),
+    wpe = randomFloats(maxT * C, 2, 0.5),
+    dy = randomFloats(N * C, 3, 0.5);
+  const dwte0 = randomFloats(V * C, 4, 0.5), dwpe0 = randomFloats(maxT * C, 5, 0.5);
   const buf = {
     out: uploadBuffer(gpu, new Float32Array(N * C), "out"),
     tokens: uploadBuffer(gpu, tokens, "tokens"),

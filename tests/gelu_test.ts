@@ -1,4 +1,5 @@
 import { assert, assertClose, assertEquals } from "./_assert.ts";
+import { uniform } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
@@ -14,8 +15,7 @@ const ATOL = 1e-12;
 /** Deterministic inputs: a sweep over [-16, 16] (both tails) and Gaussian-ish values. */
 function inputs(n: number): Float32Array<ArrayBuffer> {
   const x = new Float32Array(n);
-  let seed = 12345;
-  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  const rand = uniform(12345);
   for (let i = 0; i < n; i++) {
     x[i] = i % 2 === 0 ? -16 + 32 * i / n : (rand() + rand() + rand() - 1.5) * 4;
   }

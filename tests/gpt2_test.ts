@@ -46,6 +46,9 @@ function maxAbs(a: Float32Array): number {
   return a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
 }
 
+/** A model small enough for the CPU reference. */
+const TINY = { numHeads: 2, channels: 24, maxSeqLen: 16, vocabSize: 101 };
+
 const CASES: Partial<GPT2Config>[] = [
   { bias: true, gelu: "tanh" },
   { bias: false, gelu: "erf" },
@@ -55,14 +58,7 @@ for (const overrides of CASES) {
   const name = `bias ${overrides.bias}, gelu ${overrides.gelu}`;
   Deno.test(`gpt2: GPU loss, gradients and 3 AdamW steps match the CPU reference (${name})`, async () => {
     const gpu = await requestGpu();
-    const config = makeConfig({
-      numLayers: 2,
-      numHeads: 2,
-      channels: 24,
-      maxSeqLen: 16,
-      vocabSize: 101,
-      ...overrides,
-    });
+    const config = makeConfig({ ...TINY, numLayers: 2, ...overrides });
     const layout = paramLayout(config);
     const rng = new Rng(7);
     const params = randomParams(layout, rng);
@@ -198,13 +194,7 @@ Deno.test("gpt2: 124M forward + backward + AdamW at B=1, T=64 without a validati
 
 Deno.test("gpt2: 2 accumulated micro-steps of B=1 equal one step of B=2, bit-identical on repeat; logitsAt", async () => {
   const gpu = await requestGpu();
-  const config = makeConfig({
-    numLayers: 1,
-    numHeads: 2,
-    channels: 24,
-    maxSeqLen: 16,
-    vocabSize: 101,
-  });
+  const config = makeConfig({ ...TINY, numLayers: 1 });
   const layout = paramLayout(config);
   const rng = new Rng(11);
   const params = randomParams(layout, rng);

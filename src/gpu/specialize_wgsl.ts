@@ -1,6 +1,6 @@
 /**
- * WGSL specialisation for generated kernels: tile sizes rewritten, hot loops unrolled.
- * (Generic: a candidate for src/gpu/ if other ops want it.)
+ * WGSL specialisation for generated kernels (matmul, attention): tile sizes rewritten, hot
+ * loops unrolled.
  */
 
 /**

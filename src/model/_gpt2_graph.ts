@@ -56,22 +56,25 @@ export function destroyGpt2Ops(ops: Gpt2Ops): void {
   ops.classifier.destroy();
 }
 
+/** A LayerNorm's output (B,T,C) and the mean and rstd (B,T) its backward needs. */
+interface NormActs {
+  out: GPUBuffer;
+  mean: GPUBuffer;
+  rstd: GPUBuffer;
+}
+
 /**
  * Per-layer activations kept for the backward (llm.c's ActivationTensors), one buffer per
  * tensor per layer: (B,T,C) unless noted. N = B*T.
  */
 interface LayerActs {
-  ln1: GPUBuffer;
-  ln1Mean: GPUBuffer; // (B,T)
-  ln1Rstd: GPUBuffer; // (B,T)
+  ln1: NormActs;
   qkv: GPUBuffer; // (B,T,3C)
   atty: GPUBuffer;
   lse: GPUBuffer; // (B,NH,T) attention row logsumexp
   attproj: GPUBuffer;
   residual2: GPUBuffer;
-  ln2: GPUBuffer;
-  ln2Mean: GPUBuffer;
-  ln2Rstd: GPUBuffer;
+  ln2: NormActs;
   fch: GPUBuffer; // (B,T,4C) before GELU
   fchGelu: GPUBuffer; // (B,T,4C)
   fcproj: GPUBuffer;
@@ -132,27 +135,26 @@ export function recordGpt2Graph(o: GraphInputs): Gpt2Graph {
   const pb = (t: ParamTensor | null) => t && p(t);
   const gb = (t: ParamTensor | null) => t && g(t);
 
+  const normActs = (name: string): NormActs => ({
+    out: alloc(N * C, name),
+    mean: alloc(N, `${name}_mean`),
+    rstd: alloc(N, `${name}_rstd`),
+  });
   const encoded = alloc(N * C, "encoded");
   const acts: LayerActs[] = Array.from({ length: L }, (_, l) => ({
-    ln1: alloc(N * C, `ln1[${l}]`),
-    ln1Mean: alloc(N, `ln1_mean[${l}]`),
-    ln1Rstd: alloc(N, `ln1_rstd[${l}]`),
+    ln1: normActs(`ln1[${l}]`),
     qkv: alloc(N * 3 * C, `qkv[${l}]`),
     atty: alloc(N * C, `atty[${l}]`),
     lse: alloc(B * NH * T, `att_lse[${l}]`),
     attproj: alloc(N * C, `attproj[${l}]`),
     residual2: alloc(N * C, `residual2[${l}]`),
-    ln2: alloc(N * C, `ln2[${l}]`),
-    ln2Mean: alloc(N, `ln2_mean[${l}]`),
-    ln2Rstd: alloc(N, `ln2_rstd[${l}]`),
+    ln2: normActs(`ln2[${l}]`),
     fch: alloc(N * 4 * C, `fch[${l}]`),
     fchGelu: alloc(N * 4 * C, `fch_gelu[${l}]`),
     fcproj: alloc(N * C, `fcproj[${l}]`),
     residual3: alloc(N * C, `residual3[${l}]`),
   }));
-  const lnf = alloc(N * C, "lnf");
-  const lnfMean = alloc(N, "lnf_mean");
-  const lnfRstd = alloc(N, "lnf_rstd");
+  const lnf = normActs("lnf");
   // Backward scratch, reused by every layer.
   const dresidual = alloc(N * C, "dresidual"); // d loss / d residual stream, +=
   const dln = alloc(N * C, "dln"); // d of a LayerNorm output (ln1, ln2, lnf)
@@ -163,7 +165,7 @@ export function recordGpt2Graph(o: GraphInputs): Gpt2Graph {
   const losses = alloc(N, "losses"); // (B,T) per-token loss
   const scratch = alloc(classifierScratchBytes(gpu, N, Vp) / 4, "logits scratch");
   const shape = { N, C, V, Vp };
-  const clsForward = { losses, x: lnf, wte: p(lay.wte), targets: o.targets, scratch };
+  const clsForward = { losses, x: lnf.out, wte: p(lay.wte), targets: o.targets, scratch };
   const clsTrain = ops.classifier.forwardBackward(
     { ...clsForward, dx: dln, dwte: g(lay.wte) },
     { ...shape, dloss: 1 / (N * gradAccumSteps) },
@@ -180,6 +182,38 @@ export function recordGpt2Graph(o: GraphInputs): Gpt2Graph {
     { row0: 0, rows: B, C, V, Vp },
   );
 
+  // llm.c-style calls, each op with one layer's tensors. A Linear weight is (OC, inC).
+  const layernorm = (x: NormActs, inp: GPUBuffer, w: ParamTensor, b: ParamTensor | null) =>
+    ops.layernorm.forward({ ...x, inp, weight: p(w), bias: pb(b) }, { N, C });
+  const layernormBackward = (
+    dinp: GPUBuffer,
+    dout: GPUBuffer,
+    x: NormActs,
+    inp: GPUBuffer,
+    w: ParamTensor,
+    b: ParamTensor | null,
+  ) =>
+    ops.layernorm.backward(
+      { dinp, dweight: g(w), dbias: gb(b), dout, inp, weight: p(w), mean: x.mean, rstd: x.rstd },
+      { N, C },
+    );
+  const linear = (out: GPUBuffer, inp: GPUBuffer, w: ParamTensor, b: ParamTensor | null) =>
+    ops.matmul.forward(
+      { out, inp, weight: p(w), bias: pb(b) },
+      { N, C: w.shape[1], OC: w.shape[0] },
+    );
+  const linearBackward = (
+    dinp: GPUBuffer,
+    dout: GPUBuffer,
+    inp: GPUBuffer,
+    w: ParamTensor,
+    b: ParamTensor | null,
+  ) =>
+    ops.matmul.backward(
+      { dinp, dweight: g(w), dbias: gb(b), dout, inp, weight: p(w) },
+      { N, C: w.shape[1], OC: w.shape[0] },
+    );
+
   // ---- forward
   const forward: Dispatch[] = [];
   forward.push(...ops.embedding.forward(
@@ -190,160 +224,40 @@ export function recordGpt2Graph(o: GraphInputs): Gpt2Graph {
     const w = lay.layers[l], a = acts[l];
     const residual = l === 0 ? encoded : acts[l - 1].residual3;
     forward.push(
-      ...ops.layernorm.forward(
-        {
-          out: a.ln1,
-          mean: a.ln1Mean,
-          rstd: a.ln1Rstd,
-          inp: residual,
-          weight: p(w.ln1w),
-          bias: pb(w.ln1b),
-        },
-        { N, C },
-      ),
-      ...ops.matmul.forward({ out: a.qkv, inp: a.ln1, weight: p(w.qkvw), bias: pb(w.qkvb) }, {
-        N,
-        C,
-        OC: 3 * C,
-      }),
+      ...layernorm(a.ln1, residual, w.ln1w, w.ln1b),
+      ...linear(a.qkv, a.ln1.out, w.qkvw, w.qkvb),
       ...ops.attention.forward({ out: a.atty, lse: a.lse, qkv: a.qkv }, { B, T, C, NH }),
-      ...ops.matmul.forward(
-        { out: a.attproj, inp: a.atty, weight: p(w.attprojw), bias: pb(w.attprojb) },
-        { N, C, OC: C },
-      ),
+      ...linear(a.attproj, a.atty, w.attprojw, w.attprojb),
       ...ops.residual.forward({ out: a.residual2, a: residual, b: a.attproj }, { n: N * C }),
-      ...ops.layernorm.forward(
-        {
-          out: a.ln2,
-          mean: a.ln2Mean,
-          rstd: a.ln2Rstd,
-          inp: a.residual2,
-          weight: p(w.ln2w),
-          bias: pb(w.ln2b),
-        },
-        { N, C },
-      ),
-      ...ops.matmul.forward({ out: a.fch, inp: a.ln2, weight: p(w.fcw), bias: pb(w.fcb) }, {
-        N,
-        C,
-        OC: 4 * C,
-      }),
+      ...layernorm(a.ln2, a.residual2, w.ln2w, w.ln2b),
+      ...linear(a.fch, a.ln2.out, w.fcw, w.fcb),
       ...ops.gelu.forward({ out: a.fchGelu, inp: a.fch }, { n: N * 4 * C }),
-      ...ops.matmul.forward(
-        { out: a.fcproj, inp: a.fchGelu, weight: p(w.fcprojw), bias: pb(w.fcprojb) },
-        { N, C: 4 * C, OC: C },
-      ),
+      ...linear(a.fcproj, a.fchGelu, w.fcprojw, w.fcprojb),
       ...ops.residual.forward({ out: a.residual3, a: a.residual2, b: a.fcproj }, { n: N * C }),
     );
   }
   const last = acts[L - 1].residual3;
-  forward.push(...ops.layernorm.forward(
-    {
-      out: lnf,
-      mean: lnfMean,
-      rstd: lnfRstd,
-      inp: last,
-      weight: p(lay.lnfw),
-      bias: pb(lay.lnfb),
-    },
-    { N, C },
-  ));
+  forward.push(...layernorm(lnf, last, lay.lnfw, lay.lnfb));
 
   // ---- backward: dresidual is d loss / d residual3[l], then (after ln2's +=) d residual2[l],
   // then (after ln1's +=) d residual3[l-1].
   const backward: Dispatch[] = [];
-  backward.push(...ops.layernorm.backward(
-    {
-      dinp: dresidual,
-      dweight: g(lay.lnfw),
-      dbias: gb(lay.lnfb),
-      dout: dln,
-      inp: last,
-      weight: p(lay.lnfw),
-      mean: lnfMean,
-      rstd: lnfRstd,
-    },
-    { N, C },
-  ));
+  backward.push(...layernormBackward(dresidual, dln, lnf, last, lay.lnfw, lay.lnfb));
   for (let l = L - 1; l >= 0; l--) {
     const w = lay.layers[l], a = acts[l];
     const residual = l === 0 ? encoded : acts[l - 1].residual3;
     backward.push(
-      ...ops.matmul.backward(
-        {
-          dinp: dfch,
-          dweight: g(w.fcprojw),
-          dbias: gb(w.fcprojb),
-          dout: dresidual,
-          inp: a.fchGelu,
-          weight: p(w.fcprojw),
-        },
-        { N, C: 4 * C, OC: C },
-      ),
+      ...linearBackward(dfch, dresidual, a.fchGelu, w.fcprojw, w.fcprojb),
       ...ops.gelu.backward({ dinp: dfch, inp: a.fch, dout: dfch }, { n: N * 4 * C }),
-      ...ops.matmul.backward(
-        {
-          dinp: dln,
-          dweight: g(w.fcw),
-          dbias: gb(w.fcb),
-          dout: dfch,
-          inp: a.ln2,
-          weight: p(w.fcw),
-        },
-        { N, C, OC: 4 * C },
-      ),
-      ...ops.layernorm.backward(
-        {
-          dinp: dresidual,
-          dweight: g(w.ln2w),
-          dbias: gb(w.ln2b),
-          dout: dln,
-          inp: a.residual2,
-          weight: p(w.ln2w),
-          mean: a.ln2Mean,
-          rstd: a.ln2Rstd,
-        },
-        { N, C },
-      ),
-      ...ops.matmul.backward(
-        {
-          dinp: datty,
-          dweight: g(w.attprojw),
-          dbias: gb(w.attprojb),
-          dout: dresidual,
-          inp: a.atty,
-          weight: p(w.attprojw),
-        },
-        { N, C, OC: C },
-      ),
+      ...linearBackward(dln, dfch, a.ln2.out, w.fcw, w.fcb),
+      ...layernormBackward(dresidual, dln, a.ln2, a.residual2, w.ln2w, w.ln2b),
+      ...linearBackward(datty, dresidual, a.atty, w.attprojw, w.attprojb),
       ...ops.attention.backward(
         { dqkv, delta, dout: datty, qkv: a.qkv, out: a.atty, lse: a.lse },
         { B, T, C, NH },
       ),
-      ...ops.matmul.backward(
-        {
-          dinp: dln,
-          dweight: g(w.qkvw),
-          dbias: gb(w.qkvb),
-          dout: dqkv,
-          inp: a.ln1,
-          weight: p(w.qkvw),
-        },
-        { N, C, OC: 3 * C },
-      ),
-      ...ops.layernorm.backward(
-        {
-          dinp: dresidual,
-          dweight: g(w.ln1w),
-          dbias: gb(w.ln1b),
-          dout: dln,
-          inp: residual,
-          weight: p(w.ln1w),
-          mean: a.ln1Mean,
-          rstd: a.ln1Rstd,
-        },
-        { N, C },
-      ),
+      ...linearBackward(dln, dqkv, a.ln1.out, w.qkvw, w.qkvb),
+      ...layernormBackward(dresidual, dln, a.ln1, residual, w.ln1w, w.ln1b),
     );
   }
   backward.push(...ops.embedding.backward(
@@ -363,7 +277,7 @@ export function recordGpt2Graph(o: GraphInputs): Gpt2Graph {
     eval: [...forward, ...clsEval],
     meanLoss,
     logits,
-    lnf,
+    lnf: lnf.out,
     lastX,
     lastLogits,
     clearEachStep: [dresidual],

@@ -10,8 +10,9 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type Binding, subRange } from "../gpu/buffer.ts";
+import { unitsPerPiece } from "../gpu/window.ts";
 import { type Dispatch, Kernel } from "../gpu/kernel.ts";
-import { specializeWgsl } from "./matmul.ts";
+import { specializeWgsl } from "../gpu/specialize_wgsl.ts";
 import source from "../../kernels/attention.wgsl" with { type: "text" };
 
 /** Shape of one attention call. */
@@ -140,19 +141,16 @@ function batchChunks(
     throw new RangeError(`attention: C = ${C} is not NH * HS = ${NH} * ${HS}`);
   }
   const bytes = { qkv: T * 3 * C * 4, btc: T * C * 4, bht: NH * T * 4 }; // per batch row
-  let perChunk = Math.min(B, Math.floor(maxBinding / bytes.qkv));
-  if (perChunk < B) {
-    // Chunk offsets must obey the binding offset alignment.
-    const aligned = (n: number) =>
-      [bytes.qkv, bytes.btc, bytes.bht].every((x) => (n * x) % gpu.offsetAlignment === 0);
-    while (perChunk > 0 && !aligned(perChunk)) perChunk--;
-    if (perChunk === 0) {
-      throw new RangeError(
-        `attention: qkv of B=${B}, T=${T}, C=${C} exceeds the ${maxBinding}-byte binding ` +
-          `limit and cannot be split by batch rows at ${gpu.offsetAlignment}-byte offsets`,
-      );
-    }
-  }
+  const perChunk = unitsPerPiece(
+    {
+      what: `attention: qkv of B=${B}, T=${T}, C=${C}`,
+      unit: "batch rows",
+      units: B,
+      unitBytes: [bytes.qkv, bytes.btc, bytes.bht],
+    },
+    maxBinding,
+    gpu.offsetAlignment,
+  );
   const params = new ArrayBuffer(12);
   new Uint32Array(params, 0, 2).set([T, NH]);
   new Float32Array(params, 8, 1)[0] = 1 / Math.sqrt(HS);

@@ -15,8 +15,9 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { asRange, type Binding } from "../gpu/buffer.ts";
+import { bindWindow } from "../gpu/window.ts";
 import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
-import { bindWindow, createMatmul, type MatmulOp, type MatmulOptions } from "./matmul.ts";
+import { createMatmul, type MatmulOp, type MatmulOptions } from "./matmul.ts";
 import source from "../../kernels/classifier.wgsl" with { type: "text" };
 
 /** Sizes: N rows (B*T), C channels, V real vocabulary, Vp padded vocabulary (wte rows). */
@@ -94,6 +95,7 @@ export async function createClassifier(
 ): Promise<ClassifierOp> {
   const matmul: MatmulOp = await createMatmul(gpu, options);
   const maxBinding = Math.min(options.maxBinding ?? gpu.maxBinding, gpu.maxBinding);
+  const align = gpu.offsetAlignment;
   const [xent, mean] = await Promise.all([
     Kernel.create(gpu, {
       label: "classifier softmax_xent",
@@ -133,9 +135,9 @@ export async function createClassifier(
         bLayout: "nk",
         aOffset: r0 * C,
       }));
-      const logits = bindWindow("classifier: scratch", b.scratch, 0, rows * Vp, gpu);
-      const losses = bindWindow("classifier: losses", b.losses, r0, rows, gpu);
-      const targets = bindWindow("classifier: targets", b.targets, r0, rows, gpu);
+      const logits = bindWindow("classifier: scratch", b.scratch, 0, rows * Vp, align);
+      const losses = bindWindow("classifier: losses", b.losses, r0, rows, align);
+      const targets = bindWindow("classifier: targets", b.targets, r0, rows, align);
       const params = new ArrayBuffer(32);
       new Uint32Array(params, 0, 7).set([
         V,
@@ -200,8 +202,8 @@ export async function createClassifier(
       });
     },
     meanLoss(b, s) {
-      const losses = bindWindow("classifier mean: losses", b.losses, 0, s.N, gpu);
-      const out = bindWindow("classifier mean: out", b.out, 0, 1, gpu);
+      const losses = bindWindow("classifier mean: losses", b.losses, 0, s.N, align);
+      const out = bindWindow("classifier mean: out", b.out, 0, 1, align);
       return mean.bind(
         [1],
         [out.range, losses.range],

@@ -10,6 +10,7 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { asRange, type Binding, subRange } from "../gpu/buffer.ts";
+import { unitsPerPiece } from "../gpu/window.ts";
 import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
 import code from "../../kernels/embedding.wgsl" with { type: "text" };
 
@@ -58,7 +59,7 @@ export async function createEmbedding(
   return {
     forward(b, s) {
       const N = s.B * s.T;
-      return rowRanges(b.wte, s, maxBinding).map(({ v0, v1, rows }) =>
+      return rowRanges(gpu, b.wte, s, maxBinding).map(({ v0, v1, rows }) =>
         fwd.bind(grid(Math.ceil(N * s.C / 64)), [b.out, b.tokens, rows, b.wpe], params(s, v0, v1))
       );
     },
@@ -66,7 +67,7 @@ export async function createEmbedding(
       const N = s.B * s.T;
       return [
         bwdWpe.bind(grid(Math.ceil(s.T * s.C / 64)), [b.dwpe, b.dout], params(s, 0, 0)),
-        ...rowRanges(b.dwte, s, maxBinding).map(({ v0, v1, rows }) =>
+        ...rowRanges(gpu, b.dwte, s, maxBinding).map(({ v0, v1, rows }) =>
           bwdWte.bind(grid(N), [rows, b.index, b.tokens, b.dout], params(s, v0, v1))
         ),
       ];
@@ -78,27 +79,30 @@ function params(s: EmbeddingShape, v0: number, v1: number): Uint32Array<ArrayBuf
   return new Uint32Array([s.B, s.T, s.C, v0, v1]);
 }
 
-/**
- * wte's rows split into bindings of at most `maxBinding` bytes. Ranges start at multiples of
- * 64 rows, so their byte offsets (64 * C * 4 = 256 * C) stay aligned.
- */
+/** wte's rows split into bindings of at most `maxBinding` bytes, each at an aligned offset. */
 function rowRanges(
+  gpu: Gpu,
   wte: Binding,
   s: EmbeddingShape,
   maxBinding: number,
 ): { v0: number; v1: number; rows: Binding }[] {
   const rowBytes = s.C * 4;
-  if (asRange(wte).size < s.V * rowBytes) {
+  const size = asRange(wte).size;
+  if (size < s.V * rowBytes) {
     throw new RangeError(
-      `embedding: wte binding of ${
-        asRange(wte).size
-      } bytes is smaller than V=${s.V} rows of C=${s.C}`,
+      `embedding: wte binding of ${size} bytes is smaller than V=${s.V} rows of C=${s.C}`,
     );
   }
-  const perRange = Math.floor(maxBinding / rowBytes / 64) * 64;
-  if (perRange === 0) {
-    throw new RangeError(`embedding: a ${maxBinding}-byte binding cannot hold 64 rows of C=${s.C}`);
-  }
+  const perRange = unitsPerPiece(
+    {
+      what: `embedding: wte of V=${s.V}, C=${s.C}`,
+      unit: "rows",
+      units: s.V,
+      unitBytes: [rowBytes],
+    },
+    maxBinding,
+    gpu.offsetAlignment,
+  );
   const ranges = [];
   for (let v0 = 0; v0 < s.V; v0 += perRange) {
     const v1 = Math.min(s.V, v0 + perRange);

@@ -30,6 +30,7 @@ import {
   type Gpt2Ops,
   recordGpt2Graph,
 } from "./_gpt2_graph.ts";
+import { StepHistory, type StepStats } from "./step_stats.ts";
 import type { AdamWConfig, AdamWStep } from "../optim/adamw.ts";
 
 /** Batch geometry the model is built for. */
@@ -48,14 +49,6 @@ export interface GPT2Shape {
    * the trainer reads them all back with one wait every `historySteps` steps.
    */
   historySteps?: number;
-}
-
-/** What one optimizer step reports. */
-export interface StepStats {
-  /** Mean training loss over the step's micro-batches. */
-  loss: number;
-  /** Global gradient norm before clipping. */
-  gradNorm: number;
 }
 
 /** The four flat buffers with the same layout. */
@@ -93,13 +86,8 @@ export class GPT2 {
   #lastWasEval = false;
   /** grad_norm's result: [global L2 norm, clip scale]. */
   #normScale: GPUBuffer;
-  /**
-   * Ring of `historySteps` step records, each the step's micro-step mean losses
-   * (gradAccumSteps floats) then its grad norm; the newest `#pending` await readStepStats().
-   */
-  #history: GPUBuffer;
-  #pending = 0;
-  #nextRecord = 0;
+  /** Loss and grad norm of the steps not yet read back. */
+  #history: StepHistory;
   #optimizer: { dispatches: Dispatch[]; adamw: AdamWStep } | null = null;
 
   private constructor(
@@ -121,7 +109,12 @@ export class GPT2 {
     this.tokenIndex = this.#alloc(tokenIndexLength(B * T), "token index");
     this.#normScale = this.#alloc(2, "grad norm and clip scale");
     this.#lossSlots = this.#alloc(gradAccumSteps + 1, "mean loss per micro-step, eval loss");
-    this.#history = this.#alloc(historySteps * (gradAccumSteps + 1), "step stats history");
+    this.#history = new StepHistory(
+      gpu,
+      this.#alloc(historySteps * (gradAccumSteps + 1), "step stats history"),
+      historySteps,
+      gradAccumSteps,
+    );
   }
 
   /** Allocate the buffers and record the dispatch lists for `config` at (B, T). */
@@ -323,32 +316,16 @@ export class GPT2 {
     this.#optimizer.adamw.setStep(t, lr);
     const encoder = this.gpu.device.createCommandEncoder();
     this.#encode(encoder, this.#optimizer.dispatches);
-    const stride = (this.gradAccumSteps + 1) * 4;
-    const at = this.#nextRecord * stride;
-    encoder.copyBufferToBuffer(this.#lossSlots, 0, this.#history, at, stride - 4);
-    encoder.copyBufferToBuffer(this.#normScale, 0, this.#history, at + stride - 4, 4);
+    this.#history.record(encoder, this.#lossSlots, this.#normScale);
     this.gpu.device.queue.submit([encoder.finish()]);
-    this.#nextRecord = (this.#nextRecord + 1) % this.historySteps;
-    this.#pending = Math.min(this.#pending + 1, this.historySteps);
   }
 
   /**
    * Loss and grad norm of the optimizer steps since the last call (the newest `historySteps`
    * of them), oldest first, with one wait for the GPU; the steps in between never wait.
    */
-  async readStepStats(): Promise<StepStats[]> {
-    const all = await readF32(this.gpu, this.#history);
-    this.gpu.throwIfFailed("model step");
-    const stride = this.gradAccumSteps + 1;
-    const stats: StepStats[] = [];
-    for (let k = this.#pending; k > 0; k--) {
-      const at = ((this.#nextRecord - k + this.historySteps) % this.historySteps) * stride;
-      let sum = 0;
-      for (let i = 0; i < this.gradAccumSteps; i++) sum += all[at + i];
-      stats.push({ loss: sum / this.gradAccumSteps, gradNorm: all[at + this.gradAccumSteps] });
-    }
-    this.#pending = 0;
-    return stats;
+  readStepStats(): Promise<StepStats[]> {
+    return this.#history.read();
   }
 
   /** The global gradient norm (before clipping) of the last optimizerStep. Waits for the GPU. */

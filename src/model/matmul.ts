@@ -4,60 +4,18 @@
  *
  * Any operand may be larger than one storage binding (wte is 154 MB, lavapipe binds 128 MiB):
  * a product is split into pieces over M, N or K so that every piece binds at most
- * `maxBinding` bytes of each operand at offsets aligned to `gpu.offsetAlignment`; the
- * remainder of each offset travels as an element offset in the kernel's params. Pieces over K
- * accumulate into the output, in a fixed order.
- *
- * On CPU adapters a long K is also split, into passes of at most {@link MatmulTiles.kChunk},
- * when an operand stored with K as its row index (a "km", b "kn") has rows wider than the
- * workgroup's tile: lavapipe runs a workgroup's SIMD rows one after the other, each over all
- * of K, and such a slice is K short pieces spread over K rows of memory, which fall out of
- * cache (and the TLB) before the next SIMD row reads them again. lm_head dinp (K = Vp =
- * 50,304 rows of wte, 64 of its 768 columns per workgroup) ran at 40% of the other products'
- * speed. Operands read along contiguous rows stream well and are left whole: splitting them
- * cost a few percent.
+ * `maxBinding` bytes of each operand in a window (src/gpu/window.ts) whose offset remainder
+ * travels as an element offset in the kernel's params. Pieces over K accumulate into the
+ * output, in a fixed order. On CPU adapters a long K is also split into passes (see
+ * matmul_tiles.ts).
  */
 import type { Gpu } from "../gpu/device.ts";
-import { asRange, type Binding, type BufferRange, createBuffer } from "../gpu/buffer.ts";
+import { type Binding, createBuffer } from "../gpu/buffer.ts";
+import { bindWindow, rowsPerWindow } from "../gpu/window.ts";
 import { type Dispatch, Kernel } from "../gpu/kernel.ts";
 import { specializeWgsl } from "../gpu/specialize_wgsl.ts";
-export { specializeWgsl };
+import { defaultTiles, type MatmulTiles, tileExtent } from "./matmul_tiles.ts";
 import source from "../../kernels/matmul.wgsl" with { type: "text" };
-
-/** Register-blocking configuration of the matmul kernels (see kernels/matmul.wgsl). */
-export interface MatmulTiles {
-  /** "regs": no workgroup memory (CPU adapters); "tiled": tiles in workgroup memory (GPUs). */
-  entry: "regs" | "tiled";
-  /** Threads per workgroup along N and M. */
-  WX: number;
-  WY: number;
-  /** Outputs per thread along M and N. */
-  TM: number;
-  TN: number;
-  /** K step per tile (tiled) or per unrolled block (regs). */
-  BK: number;
-  /**
-   * Largest K of one pass over an operand read in short pieces of many rows (a "km" wider
-   * than BM, b "kn" wider than BN); longer such products accumulate passes over K chunks, in
-   * order. Default: for "regs", what keeps a workgroup's slices of a and b, (BM + BN) x kChunk f32,
-   * within 512 KiB (half a CPU core's L2 here); for "tiled", all of K in one pass.
-   */
-  kChunk?: number;
-}
-
-/** The configurations tested for parity; {@link defaultTiles} picks one per adapter. */
-export const MATMUL_VARIANTS: Record<string, MatmulTiles> = {
-  /** 64 x 64 outputs per workgroup of 64 threads, straight from memory (vec4 loads when the
-   * shape allows). */
-  regs: { entry: "regs", WX: 8, WY: 8, TM: 8, TN: 8, BK: 4 },
-  /** 128 x 128 outputs per workgroup of 256 threads, 8 x 8 each, tiles of 8 in K. */
-  tiled: { entry: "tiled", WX: 16, WY: 16, TM: 8, TN: 8, BK: 8 },
-};
-
-/** Register blocking without workgroup memory on software adapters, tiles on real GPUs. */
-export function defaultTiles(gpu: Gpu): MatmulTiles {
-  return gpu.isFallback ? MATMUL_VARIANTS.regs : MATMUL_VARIANTS.tiled;
-}
 
 /** Options for {@link createMatmul}. */
 export interface MatmulOptions {
@@ -155,8 +113,6 @@ export interface MatmulOp {
 }
 
 const MAX_GRID = 65535;
-/** Bytes of a and b one "regs" workgroup should keep in cache per pass (see kChunk). */
-const REGS_PASS_BYTES = 512 * 1024;
 const BIAS_WX = 32;
 const BIAS_WY = 8;
 
@@ -164,7 +120,7 @@ const BIAS_WY = 8;
 export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promise<MatmulOp> {
   const tiles = options.tiles ?? defaultTiles(gpu);
   const maxBinding = Math.min(options.maxBinding ?? gpu.maxBinding, gpu.maxBinding);
-  checkTiles(tiles);
+  const { BM, BN, kChunk } = tileExtent(tiles);
   const code = specializeWgsl(source, {
     WX: tiles.WX,
     WY: tiles.WY,
@@ -196,24 +152,11 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     entryPoint: "bias_backward",
   });
   const noBias = createBuffer(gpu, 16, "matmul no-bias placeholder");
-  const BM = tiles.WY * tiles.TM;
-  const BN = tiles.WX * tiles.TN;
-  const maxElems = Math.floor(maxBinding / 4);
-  const alignElems = gpu.offsetAlignment / 4;
-  const kChunk = tiles.kChunk ??
-    (tiles.entry === "regs" ? Math.floor(REGS_PASS_BYTES / ((BM + BN) * 4)) : Infinity);
 
   /** Largest piece of `rows` rows of an operand (row length `cols`, stride `ld`) to bind. */
   function rowsPerPiece(what: string, rows: number, cols: number, ld: number, tile: number) {
-    const room = maxElems - (alignElems - 1) - cols;
-    if (room < 0) {
-      throw new RangeError(
-        `${what}: one row of ${cols} elements does not fit a ${maxBinding}-byte binding`,
-      );
-    }
-    let r = Math.min(rows, Math.floor(room / ld) + 1);
-    if (r > tile && r < rows) r -= r % tile; // whole tiles per piece, unless one piece does
-    return Math.max(r, 1);
+    const r = rowsPerWindow(what, rows, cols, ld, maxBinding, gpu.offsetAlignment);
+    return r > tile && r < rows ? r - r % tile : r; // whole tiles, unless one piece does
   }
 
   function gemm(d: GemmDesc): Dispatch[] {
@@ -307,7 +250,8 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     cols: number,
     ld: number,
   ) {
-    return bindWindow(what, binding, base + row0 * ld + col0, (rows - 1) * ld + cols, gpu);
+    const start = base + row0 * ld + col0;
+    return bindWindow(what, binding, start, (rows - 1) * ld + cols, gpu.offsetAlignment);
   }
 
   function biasBackward(b: { dbias: Binding; dout: Binding }, s: { N: number; OC: number }) {
@@ -380,37 +324,4 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
       noBias.destroy();
     },
   };
-}
-
-function checkTiles(t: MatmulTiles): void {
-  const ok =
-    [t.WX, t.WY, t.TM, t.TN, t.BK, t.kChunk ?? 1].every((v) => Number.isInteger(v) && v > 0) &&
-    (t.entry === "regs" ||
-      t.TM % 4 === 0 && t.TN % 4 === 0 && (t.TM * t.BK) % t.WX === 0 &&
-        (t.TN * t.BK) % t.WY === 0);
-  if (!ok) throw new RangeError(`matmul tiles ${JSON.stringify(t)}: invalid configuration`);
-}
-
-/**
- * Binds `count` elements starting at element `start` of `binding`: the binding's byte offset
- * is rounded down to `gpu.offsetAlignment` and the remainder returned as an element offset.
- */
-export function bindWindow(
-  what: string,
-  binding: Binding,
-  start: number,
-  count: number,
-  gpu: Gpu,
-): { range: BufferRange; offset: number } {
-  const r = asRange(binding);
-  if ((start + count) * 4 > r.size) {
-    throw new RangeError(
-      `${what}: needs elements [${start}, ${start + count}) but the binding holds ` +
-        `${Math.floor(r.size / 4)} (buffer "${r.buffer.label}")`,
-    );
-  }
-  const byte = r.offset + start * 4;
-  const aligned = byte - (byte % gpu.offsetAlignment);
-  const size = Math.ceil((byte + count * 4 - aligned) / 4) * 4;
-  return { range: { buffer: r.buffer, offset: aligned, size }, offset: (byte - aligned) / 4 };
 }

@@ -10,8 +10,8 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { asRange, type Binding, subRange } from "../gpu/buffer.ts";
+import { flatWindows } from "../gpu/window.ts";
 import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
-import { flatChunks } from "./_chunks.ts";
 import code from "../../kernels/adamw.wgsl" with { type: "text" };
 
 /** Hyperparameters fixed for a run (the seed recipe: 0.9, 0.95, 1e-8, 0.125). */
@@ -70,7 +70,7 @@ export async function createAdamW(gpu: Gpu, options: AdamWOptions = {}): Promise
       checkSegments(segments, b);
       const parts: { dispatch: Dispatch; lo: number; hi: number; decay: boolean }[] = [];
       for (const segment of segments) {
-        for (const c of flatChunks(segment.start, segment.end, maxBinding, gpu.offsetAlignment)) {
+        for (const c of flatWindows(segment.start, segment.end, maxBinding, gpu.offsetAlignment)) {
           const range = (x: Binding) => subRange(x, c.base * 4, c.count * 4);
           const dispatch = kernel.bind(
             grid(Math.ceil((c.hi - c.lo) / 64)),

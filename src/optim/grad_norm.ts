@@ -9,8 +9,8 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type Binding, createBuffer, subRange } from "../gpu/buffer.ts";
+import { flatWindows } from "../gpu/window.ts";
 import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
-import { flatChunks } from "./_chunks.ts";
 import code from "../../kernels/grad_norm.wgsl" with { type: "text" };
 
 /** Elements per partial sum; must match WG * ITEMS in kernels/grad_norm.wgsl. */
@@ -50,7 +50,7 @@ export async function createGradNorm(
       if (!Number.isFinite(clip)) {
         throw new RangeError(`grad norm: clip must be finite, got ${clip}`);
       }
-      const chunks = flatChunks(0, n, maxBinding, gpu.offsetAlignment);
+      const chunks = flatWindows(0, n, maxBinding, gpu.offsetAlignment);
       const total = chunks.reduce((sum, c) => sum + Math.ceil((c.hi - c.lo) / PER_WORKGROUP), 0);
       const partials = createBuffer(gpu, Math.max(1, total) * 4, "grad norm partials");
       scratch.push(partials);

@@ -20,13 +20,8 @@ import { parseArgs } from "node:util";
 import { type Gpu, requestGpu } from "../../gpu/device.ts";
 import { createBuffer } from "../../gpu/buffer.ts";
 import { type Dispatch, Kernel, submit } from "../../gpu/kernel.ts";
-import {
-  createMatmul,
-  defaultTiles,
-  type GemmDesc,
-  MATMUL_VARIANTS,
-  type MatmulTiles,
-} from "../../model/matmul.ts";
+import { createMatmul, type GemmDesc } from "../../model/matmul.ts";
+import { defaultTiles, MATMUL_VARIANTS, type MatmulTiles } from "../../model/matmul_tiles.ts";
 import { peakTflops } from "../../train/mfu.ts";
 
 /** GPT-2 124M's linear layers: name, C (inputs), OC (outputs). */
