@@ -46,6 +46,8 @@ Deno.test("train options: the config keeps the fields checkpoints store, and no 
       "gradClip",
       "evalInterval",
       "evalSteps",
+      "hellaswag",
+      "hellaswagLimit",
       "checkpointInterval",
       "logInterval",
       "seed",

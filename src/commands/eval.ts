@@ -1,9 +1,11 @@
 /**
- * `deno task eval`: the mean loss of a model over the first N batches of a val split.
+ * `deno task eval`: a model's mean loss over the first N batches of a val split (`--data`), its
+ * HellaSwag accuracy (`--hellaswag FILE`), or both.
  *
- * Batch i is tokens [i*B*T, i*B*T + B*T + 1) of the val stream (all val shards concatenated
- * in name order), exactly as the trainer's eval reads it. The last stdout line is JSON:
- * `{"val_loss": x}`.
+ * Val batch i is tokens [i*B*T, i*B*T + B*T + 1) of the val stream (all val shards concatenated
+ * in name order), exactly as the trainer's eval reads it. HellaSwag is scored as llm.c's
+ * hellaswag.py (src/train/hellaswag.ts). The last stdout line is JSON: `val_loss`,
+ * `hellaswag_acc`, `hellaswag_acc_norm`, `hellaswag_examples`, as measured.
  */
 import { formatHelp, parseFlags, UsageError } from "./flags.ts";
 import { requestGpu } from "../gpu/device.ts";
@@ -12,6 +14,11 @@ import { listSplit } from "../data/splits.ts";
 import { GPT2 } from "../model/gpt2.ts";
 import { loadWeights } from "../model/weights.ts";
 import { evaluate } from "../train/evaluate.ts";
+import { longestHellaSwagRow, readHellaSwag } from "../data/hellaswag.ts";
+import { scoreHellaSwag } from "../train/hellaswag.ts";
+import { Progress } from "../log/progress.ts";
+import { Tokenizer } from "../tokenizer/tokenizer.ts";
+import type { GPT2Config } from "../model/config.ts";
 
 /** `deno task eval` flags. */
 export const EVAL_FLAGS = {
@@ -28,9 +35,14 @@ export const EVAL_FLAGS = {
     help: "tokens per sequence (default: the model's context)",
   },
   "eval-steps": { type: "integer", min: 1, default: 20, help: "val batches to average" },
+  hellaswag: {
+    type: "string",
+    help: "HellaSwag validation set, JSON lines (hellaswag_val.jsonl: 10,042 examples)",
+  },
+  "hellaswag-limit": { type: "integer", min: 1, help: "score the first N examples only" },
 } as const;
 
-const USAGE = "deno task eval --init-from DIR --data DIR [flags]";
+const USAGE = "deno task eval --init-from PATH (--data DIR | --hellaswag FILE | both) [flags]";
 
 /** Entry point of `deno task eval` and of the compiled binary's `eval` command. */
 export async function evalMain(args: string[]): Promise<void> {
@@ -39,28 +51,84 @@ export async function evalMain(args: string[]): Promise<void> {
     console.log(formatHelp(USAGE, EVAL_FLAGS));
     return;
   }
-  const initFrom = values["init-from"], data = values.data;
+  const initFrom = values["init-from"], data = values.data, hellaswag = values.hellaswag;
   if (!initFrom) throw new UsageError("--init-from is required");
-  if (!data) throw new UsageError("--data is required");
+  if (!data && !hellaswag) throw new UsageError("give --data, --hellaswag or both");
+  if (values["hellaswag-limit"] !== undefined && !hellaswag) {
+    throw new UsageError("--hellaswag-limit needs --hellaswag");
+  }
   const { config, params } = await loadWeights(initFrom);
-  const B = values["batch-size"], T = values["seq-len"] ?? config.maxSeqLen;
+  const T = values["seq-len"] ?? config.maxSeqLen;
   if (T > config.maxSeqLen) {
     throw new UsageError(`--seq-len: ${T} is above the model's context ${config.maxSeqLen}`);
   }
-  const steps = values["eval-steps"];
-  using loader = new EvalLoader(listSplit(data, "val"), {
+  const gpu = await requestGpu();
+  const withModel = async <R>(B: number, T: number, use: (m: GPT2) => Promise<R>) => {
+    const model = await GPT2.create(gpu, config, { B, T });
+    try {
+      model.upload("params", params);
+      return await use(model);
+    } finally {
+      model.destroy();
+    }
+  };
+  const result: Record<string, number> = {};
+  if (data) {
+    using loader = new EvalLoader(listSplit(data, "val"), {
+      B: values["batch-size"],
+      T,
+      steps: values["eval-steps"],
+      vocab: config.vocabSize,
+      vocabFrom: `the model from --init-from ${initFrom}`,
+    });
+    result.val_loss = await withModel(values["batch-size"], T, (m) => evaluate(m, loader));
+  }
+  if (hellaswag) {
+    Object.assign(
+      result,
+      await evalHellaSwag(config, withModel, hellaswag, values["hellaswag-limit"], {
+        B: values["batch-size"],
+        maxT: T,
+      }),
+    );
+  }
+  console.log(JSON.stringify(result));
+}
+
+/** HellaSwag with a model as long as the longest row needs (at most `maxT`). */
+async function evalHellaSwag(
+  config: GPT2Config,
+  withModel: <R>(B: number, T: number, use: (m: GPT2) => Promise<R>) => Promise<R>,
+  file: string,
+  limit: number | undefined,
+  { B, maxT }: { B: number; maxT: number },
+): Promise<Record<string, number>> {
+  const examples = await readHellaSwag(file, limit);
+  const tok = await Tokenizer.gpt2();
+  if (config.vocabSize < tok.eot + 1) {
+    throw new Error(
+      `--hellaswag: the model's vocabulary (${config.vocabSize}) is not GPT-2's (${tok.eot + 1})`,
+    );
+  }
+  const T = Math.max(2, Math.min(maxT, longestHellaSwagRow(tok, examples) - 1));
+  const bar = new Progress({ label: "hellaswag", total: examples.length, unit: "ex" });
+  const r = await withModel(
     B,
     T,
-    steps,
-    vocab: config.vocabSize,
-  });
-  const gpu = await requestGpu();
-  const model = await GPT2.create(gpu, config, { B, T });
-  try {
-    model.upload("params", params);
-    const loss = await evaluate(model, loader);
-    console.log(JSON.stringify({ val_loss: loss }));
-  } finally {
-    model.destroy();
+    (m) =>
+      scoreHellaSwag(
+        m,
+        examples,
+        tok,
+        (done, accNorm) => bar.update(done, {}, `acc_norm ${accNorm.toFixed(4)}`),
+      ),
+  );
+  bar.finish();
+  if (r.cut > 0) {
+    console.error(
+      `hellaswag: ${r.cut} of ${r.examples} examples had a row longer than the context ` +
+        `${T + 1} and were cut from the left`,
+    );
   }
+  return { hellaswag_acc: r.acc, hellaswag_acc_norm: r.accNorm, hellaswag_examples: r.examples };
 }

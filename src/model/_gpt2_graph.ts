@@ -114,6 +114,8 @@ export interface Gpt2Graph {
   meanLoss: Dispatch[];
   /** logits (B, Vp) of lastX (B, C), for sampling. */
   logits: Dispatch[];
+  /** (B,T) per-token cross-entropy of the last step or evalStep. */
+  tokenLosses: GPUBuffer;
   /** ln_f's output (B,T,C), the sampled rows of it (B,C), and their logits (B,Vp). */
   lnf: GPUBuffer;
   lastX: GPUBuffer;
@@ -277,6 +279,7 @@ export function recordGpt2Graph(o: GraphInputs): Gpt2Graph {
     eval: [...forward, ...clsEval],
     meanLoss,
     logits,
+    tokenLosses: losses,
     lnf: lnf.out,
     lastX,
     lastLogits,

@@ -351,6 +351,13 @@ export class GPT2 {
     return slots.reduce((sum, x) => sum + x, 0) / this.#micro;
   }
 
+  /** The (B,T) per-token losses of the last evalStep (or step). Waits for the GPU. */
+  async readTokenLosses(): Promise<Float32Array> {
+    const losses = await readF32(this.gpu, this.#graph.tokenLosses);
+    this.gpu.throwIfFailed("model token losses");
+    return losses;
+  }
+
   /** Upload a whole flat buffer (`layout.totalFloats` floats). */
   upload(flat: FlatName, data: Float32Array): void {
     if (data.length !== this.layout.totalFloats) {

@@ -118,6 +118,17 @@ export const TRAIN_OPTIONS = {
     default: { seed: 100, cpu: 8 },
     help: "val batches per eval",
   },
+  hellaswag: {
+    type: "string",
+    default: null,
+    help: "HellaSwag JSON-lines file (hellaswag_val.jsonl), scored at every eval",
+  },
+  hellaswagLimit: {
+    type: "integer",
+    min: 1,
+    default: null,
+    help: "score only the first N HellaSwag examples",
+  },
   checkpointInterval: {
     type: "integer",
     min: 0,

@@ -19,6 +19,11 @@ safetensors and llm.c shards are read and written by hand.
       K steps of PyTorch AdamW (decoupled decay on 2-D tensors only, global-norm clip,
       constant lr) on train windows k = tokens [k*B*T, k*B*T + B*T + 1). Prints
       {"losses": [loss before step 1, ...], "grad_norms": [...]}.
+  hellaswag --model DIR --examples FILE.json --max-len T
+      llm.c's HellaSwag scoring of pre-tokenized examples ([{"ctx": [ids], "endings": [[ids] x4],
+      "label": k}]): each ending's summed and mean cross-entropy over its own tokens, the row
+      ctx + ending cut to its last T tokens. Prints {"acc", "acc_norm", "examples": [{"sums",
+      "means", "pred", "pred_norm"}]}.
 """
 import argparse
 import glob
@@ -177,8 +182,13 @@ def attention_backward(dy, cache):
     return np.concatenate(merge, -1)
 
 
-def forward_backward(cfg, P, inputs, targets, need_grads):
-    """Mean cross-entropy loss and (optionally) the gradient of every parameter."""
+def log_probs(cfg, P, inputs):
+    """Log-softmax over the vocabulary at every position, (B, T, V)."""
+    return forward(cfg, P, inputs)[0]
+
+
+def forward(cfg, P, inputs):
+    """Log-probabilities (B, T, V) and what the backward needs."""
     B, T = inputs.shape
     x = P["wte.weight"][inputs] + P["wpe.weight"][:T]
     caches = []
@@ -197,6 +207,13 @@ def forward_backward(cfg, P, inputs, targets, need_grads):
     logits = xf @ P["wte.weight"].T
     logits -= logits.max(-1, keepdims=True)
     logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    return logp, xf, c_lnf, caches
+
+
+def forward_backward(cfg, P, inputs, targets, need_grads):
+    """Mean cross-entropy loss and (optionally) the gradient of every parameter."""
+    B, T = inputs.shape
+    logp, xf, c_lnf, caches = forward(cfg, P, inputs)
     loss = -np.take_along_axis(logp, targets[..., None], -1).mean()
     if not need_grads:
         return loss, None
@@ -309,6 +326,30 @@ def train(a):
     print(json.dumps({"losses": losses, "grad_norms": norms}))
 
 
+def hellaswag(a):
+    """llm.c's dev/data/hellaswag.py scoring on pre-tokenized examples (one row per ending)."""
+    cfg, P = Config(a.model), load_params(a.model)
+    with open(a.examples) as f:
+        examples = json.load(f)
+    out, correct, correct_norm = [], 0, 0
+    for ex in examples:
+        sums, means = [], []
+        for ending in ex["endings"]:
+            row = (ex["ctx"] + ending)[-a.max_len:]  # a too long row loses its context's start
+            n = min(len(ending), len(row) - 1)  # ending tokens that have a token before them
+            logp = log_probs(cfg, P, np.array([row[:-1]]))[0]
+            targets = np.array(row[1:])
+            token_logp = logp[np.arange(len(targets)), targets][-n:]
+            sums.append(float(-token_logp.sum()))
+            means.append(float(-token_logp.mean()))
+        pred, pred_norm = int(np.argmin(sums)), int(np.argmin(means))
+        correct += pred == ex["label"]
+        correct_norm += pred_norm == ex["label"]
+        out.append({"sums": sums, "means": means, "pred": pred, "pred_norm": pred_norm})
+    n = len(examples)
+    print(json.dumps({"acc": correct / n, "acc_norm": correct_norm / n, "examples": out}))
+
+
 def main(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -335,9 +376,14 @@ def main(argv):
     for flag, default in [("--weight-decay", 0.0), ("--grad-clip", 1.0), ("--beta1", 0.9),
                           ("--beta2", 0.95), ("--eps", 1e-8)]:
         t.add_argument(flag, type=float, default=default)
+    h = sub.add_parser("hellaswag")
+    h.add_argument("--model", required=True)
+    h.add_argument("--examples", required=True)
+    h.add_argument("--max-len", type=int, required=True)
     a = p.parse_args(argv)
-    {"make-model": make_model, "make-data": make_data, "eval": evaluate, "train": train}[
-        a.command](a)
+    commands = {"make-model": make_model, "make-data": make_data, "eval": evaluate,
+                "train": train, "hellaswag": hellaswag}
+    commands[a.command](a)
 
 
 if __name__ == "__main__":
