@@ -26,6 +26,14 @@ const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<
     help: "write a model out as a Hugging Face folder or an llm.c model file",
     run: async (args) => (await import("./export.ts")).exportMain(args),
   },
+  dashboard: {
+    help: "live charts of run folders on 127.0.0.1",
+    run: async (args) => (await import("./dashboard.ts")).dashboardMain(args),
+  },
+  plot: {
+    help: "the loss chart of runs as an SVG",
+    run: async (args) => (await import("./plot.ts")).plotMain(args),
+  },
   bench: {
     help: "benchmarks: tokenizer, prepare, kernels, model, allreduce, checkpoint",
     run: async (args) => (await import("./bench.ts")).benchMain(args),

@@ -16,6 +16,7 @@ import {
   TRAIN_OPTIONS,
 } from "../train/options.ts";
 import { train } from "../train/train.ts";
+import { startDashboard } from "../log/dashboard.ts";
 
 const USAGE = "deno task train [flags]   (compiled: repgpt train [flags])";
 
@@ -54,7 +55,15 @@ export async function trainMain(args: string[]): Promise<void> {
       worldSize: comm.worldSize,
       env: Deno.env.toObject(),
     });
-    await train(config, { comm, gpu });
+    const dashboard = config.dashboard && comm.rank === 0
+      ? await startDashboard({ runs: [config.out] })
+      : null;
+    if (dashboard) console.log(`dashboard: ${dashboard.url}`);
+    try {
+      await train(config, { comm, gpu });
+    } finally {
+      await dashboard?.close();
+    }
   } finally {
     await comm.close();
   }
