@@ -1,11 +1,22 @@
-/** Open MPI's mpirun for tests: whether it is here, and the environment it needs as root. */
+/** Open MPI's mpirun for tests: whether it is here, and a command line that runs as root too. */
+import { probeTool, type Tool } from "./_tool.ts";
 
-/** True when `mpirun` runs; tests that need it are skipped (with a message) otherwise. */
+let tool: Tool | undefined;
+
+/**
+ * Whether `testFile`'s MPI tests should run: mpirun works, or CI=true (then {@link mpirun}
+ * fails them with a clear message). Otherwise they are skipped, with a message.
+ */
 export async function hasMpirun(testFile: string): Promise<boolean> {
-  const ok = await new Deno.Command("mpirun", { args: ["--version"], stdout: "null" })
-    .output().then((r) => r.success, () => false);
-  if (!ok) console.warn(`${testFile}: skipped, mpirun is not installed (apt install openmpi-bin)`);
-  return ok;
+  tool = await probeTool(
+    testFile,
+    "mpirun",
+    "apt-get install openmpi-bin libopenmpi-dev",
+    async () =>
+      (await new Deno.Command("mpirun", { args: ["--version"], stdout: "null", stderr: "null" })
+        .output()).success,
+  );
+  return tool.run;
 }
 
 /** CI containers run as root, which mpirun refuses without these. */
@@ -13,3 +24,13 @@ export const MPIRUN_ROOT_ENV = {
   OMPI_ALLOW_RUN_AS_ROOT: "1",
   OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1",
 };
+
+/** `mpirun ...args` with {@link MPIRUN_ROOT_ENV}; throws a clear error when mpirun is missing. */
+export function mpirun(args: string[], options: Omit<Deno.CommandOptions, "args"> = {}) {
+  tool?.need();
+  return new Deno.Command("mpirun", {
+    ...options,
+    args,
+    env: { ...MPIRUN_ROOT_ENV, ...options.env },
+  });
+}

@@ -4,6 +4,7 @@
  * these machines (no PyPI); numpy is.
  */
 import { join } from "node:path";
+import { probeTool, type Tool } from "./_tool.ts";
 
 export const NUMPY_SCRIPT = new URL("./reference/gpt2_numpy.py", import.meta.url).pathname;
 
@@ -21,23 +22,28 @@ export async function run(
   return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
 }
 
-/** Run the numpy reference with `args`; its stdout. */
+let numpy: Tool | undefined;
+
+/** Run the numpy reference with `args`; its stdout. Throws a clear error when numpy is missing. */
 export async function python(args: string[]): Promise<string> {
+  numpy?.need();
   const { code, out, err } = await run("python3", [NUMPY_SCRIPT, ...args]);
   if (code !== 0) throw new Error(`gpt2_numpy.py ${args.join(" ")} failed (${code}):\n${err}`);
   return out;
 }
 
-/** Whether python3 with numpy is here; says loudly when it is not (the tests are skipped). */
+/**
+ * Whether `testFile`'s numpy-oracle tests should run: python3 has numpy, or CI=true (then
+ * {@link python} fails them with a clear message). Otherwise they are skipped, with a message.
+ */
 export async function hasNumpy(testFile: string): Promise<boolean> {
-  const ok = await run("python3", ["-c", "import numpy"]).then((r) => r.code === 0, () => false);
-  if (!ok) {
-    console.error(
-      `\n*** ${testFile}: SKIPPED: python3 with numpy is not available; the held-out numpy ` +
-        "GPT-2 reference cannot run ***\n",
-    );
-  }
-  return ok;
+  numpy = await probeTool(
+    testFile,
+    "python3 with numpy (the held-out numpy GPT-2 reference)",
+    "apt-get install python3-numpy",
+    async () => (await run("python3", ["-c", "import numpy"])).code === 0,
+  );
+  return numpy.run;
 }
 
 /** A random HF model (tanh or erf GELU) and random train/val shards, in a temp dir. */

@@ -66,3 +66,34 @@ Deno.test("launch: SIGINT to the launcher stops every rank and removes the folde
   assert(!(await exists(dirs[0])), `socket folder ${dirs[0]} was left behind`);
   for (const pid of pids) assert(!(await alive(pid)), `rank pid ${pid} still runs`);
 });
+
+Deno.test("launch: SIGKILL of the launcher stops every rank and removes the folder", async () => {
+  const launcher = rankCommand(["--nproc", "2", "loop"]).spawn();
+  let stdout = "";
+  const reader = launcher.stdout.getReader();
+  while (!/^\[rank 1\] iter 2$/m.test(stdout) || !/^iter 2$/m.test(stdout)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stdout += new TextDecoder().decode(value);
+  }
+  const { pids, dirs } = hello(stdout);
+  assertEquals(pids.length, 2, stdout);
+  assert(await exists(dirs[0]));
+  launcher.kill("SIGKILL");
+  assertEquals((await launcher.status).signal, "SIGKILL");
+  // Rank 0 shares our stdout pipe: read it to the end so it can never block on a full pipe.
+  const drained = (async () => {
+    while (!(await reader.read()).done) { /* discard */ }
+  })();
+  const deadline = Date.now() + 10_000;
+  const left = async () => [
+    ...(await Promise.all(pids.map(async (p) => (await alive(p)) ? [`rank pid ${p}`] : []))).flat(),
+    ...(await exists(dirs[0]) ? [`socket folder ${dirs[0]}`] : []),
+  ];
+  while ((await left()).length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assertEquals(await left(), [], "still there 10 s after the launcher was killed");
+  await drained;
+  await launcher.stderr.cancel();
+});

@@ -1,6 +1,6 @@
 /** MPI transport through FFI under a real mpirun, checked bit for bit against the socket ring. */
 import { assertEquals } from "./_assert.ts";
-import { hasMpirun, MPIRUN_ROOT_ENV } from "./_mpirun.ts";
+import { hasMpirun, mpirun } from "./_mpirun.ts";
 import { outputWithin, plain, rankData, REPO } from "./_dist_rank.ts";
 
 const mpirunHere = await hasMpirun("mpi_test");
@@ -13,25 +13,24 @@ Deno.test({
     const mpiOut = await Deno.makeTempDir({ prefix: "repgpt-mpi-test-" });
     const sockOut = await Deno.makeTempDir({ prefix: "repgpt-mpi-test-" });
     const runtimeDir = await Deno.makeTempDir({ prefix: "repgpt-mpi-test-" });
-    const mpirun = (dist: string, out: string) =>
+    const run = (dist: string, out: string) =>
       outputWithin(
-        new Deno.Command("mpirun", {
-          args: ["-np", "2", "--oversubscribe", Deno.execPath(), "run", "-A"]
+        mpirun(
+          ["-np", "2", "--oversubscribe", Deno.execPath(), "run", "-A"]
             .concat(["tests/_dist_rank.ts", "--dist", dist, "check", out, `${n}`]),
-          cwd: REPO,
-          stdout: "piped",
-          stderr: "piped",
-          env: {
-            ...MPIRUN_ROOT_ENV,
-            XDG_RUNTIME_DIR: runtimeDir,
+          {
+            cwd: REPO,
+            stdout: "piped",
+            stderr: "piped",
+            env: { XDG_RUNTIME_DIR: runtimeDir },
           },
-        }),
+        ),
       );
     try {
-      const mpi = await mpirun("mpi", mpiOut);
+      const mpi = await run("mpi", mpiOut);
       assertEquals(mpi.code, 0, plain(mpi.stderr));
       // The socket ring under mpirun: ranks from OMPI_COMM_WORLD_*, folder from the job id.
-      const sock = await mpirun("socket", sockOut);
+      const sock = await run("socket", sockOut);
       assertEquals(sock.code, 0, plain(sock.stderr));
       assertEquals([...Deno.readDirSync(runtimeDir)], [], "the socket folder was left behind");
 

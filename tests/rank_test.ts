@@ -86,6 +86,11 @@ Deno.test("rank: socket folder from the launcher's job id is private (0700) and 
     assertEquals(await socketDirFromEnv(env), dir); // the second rank finds it
     await Deno.chmod(dir, 0o755);
     await assertRejects(() => socketDirFromEnv(env), Error, "mode 0700");
+    // A planted symlink is refused, even to a private folder of ours.
+    await Deno.chmod(dir, 0o700);
+    await Deno.rename(dir, `${dir}.real`);
+    await Deno.symlink(`${dir}.real`, dir);
+    await assertRejects(() => socketDirFromEnv(env), Error, `${dir} is a symlink`);
     await assertRejects(() => socketDirFromEnv({}), Error, "REPGPT_SOCKET_DIR");
     assertThrows(() => socketPath(`/tmp/${"x".repeat(100)}`, 0), Error, "longer than 107");
   } finally {

@@ -4,7 +4,7 @@
  * in one rounding, so the losses agree bit for bit.
  */
 import { join } from "node:path";
-import { hasMpirun, MPIRUN_ROOT_ENV } from "./_mpirun.ts";
+import { hasMpirun, mpirun } from "./_mpirun.ts";
 import { assertEquals } from "./_assert.ts";
 import { runTrain, tinyRunArgs, TRAIN, trainLosses, writeTokenData } from "./_train_run.ts";
 
@@ -21,13 +21,11 @@ Deno.test({
         tinyRunArgs(data, out, ["--batch-size", "1", "--max-steps", "6", ...extra]);
       const sockets = join(dir, "sockets"), mpi = join(dir, "mpi");
       await runTrain(args(sockets, ["--nproc", "2"]));
-      const run = await new Deno.Command("mpirun", {
-        args: ["-np", "2", "--oversubscribe", Deno.execPath(), "run", "-A", TRAIN]
+      const run = await mpirun(
+        ["-np", "2", "--oversubscribe", Deno.execPath(), "run", "-A", TRAIN]
           .concat(args(mpi, ["--dist", "mpi"])),
-        env: MPIRUN_ROOT_ENV,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+        { stdout: "piped", stderr: "piped" },
+      ).output();
       const dec = new TextDecoder();
       assertEquals(run.code, 0, dec.decode(run.stdout) + dec.decode(run.stderr));
       const want = await trainLosses(sockets);

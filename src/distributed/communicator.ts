@@ -8,6 +8,7 @@ import { type Env, rankFromEnv } from "./rank.ts";
 import { SOCKET_DIR_ENV, socketDirFromEnv } from "./socket_dir.ts";
 import { SocketCommunicator } from "./socket_ring.ts";
 import { MpiCommunicator } from "./mpi.ts";
+import { watchLauncher } from "./lifeline.ts";
 
 /**
  * Collective operations over all ranks. Every rank must issue the same collectives, with the
@@ -64,10 +65,33 @@ export function parseDist(value: string): DistTransport {
 
 /**
  * Joins the job described by the environment. One rank gets the no-op communicator; more get
- * the socket ring (after connecting to their neighbours) or MPI.
+ * the socket ring (after connecting to their neighbours) or MPI. A rank that `launch()` started
+ * stops by itself if its launcher dies (lifeline.ts) until the communicator is closed.
  */
 export async function createCommunicator(opts: CommunicatorOptions = {}): Promise<Communicator> {
   const env = opts.env ?? Deno.env.toObject();
+  const lifeline = watchLauncher(env);
+  if (!lifeline) return await joinJob(env, opts);
+  let comm: Communicator;
+  try {
+    comm = await joinJob(env, opts);
+  } catch (e) {
+    lifeline.stop();
+    throw e;
+  }
+  const close = comm.close.bind(comm);
+  return Object.assign(comm, {
+    async close() {
+      try {
+        await close();
+      } finally {
+        lifeline.stop();
+      }
+    },
+  });
+}
+
+async function joinJob(env: Env, opts: CommunicatorOptions): Promise<Communicator> {
   const envTimeout = env.REPGPT_DIST_TIMEOUT;
   if (envTimeout !== undefined && !(Number(envTimeout) > 0)) {
     throw new Error(`REPGPT_DIST_TIMEOUT="${envTimeout}" is not a positive number of seconds`);

@@ -3,10 +3,13 @@
  * gets RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE and REPGPT_SOCKET_DIR (a fresh 0700
  * folder, removed at the end). Rank 0 writes straight to our stdout/stderr; other ranks' lines
  * are prefixed "[rank N] ". The first rank to fail (non-zero exit or signal) fails the job: the
- * others are stopped and the message names it. SIGINT/SIGTERM stop every rank.
+ * others are stopped and the message names it. SIGINT/SIGTERM stop every rank. Each rank's
+ * stdin is a pipe from us that we never write: if we die, even by SIGKILL, the ranks read EOF
+ * and stop (lifeline.ts).
  */
 import { basename } from "node:path";
 import { type Env, envInt } from "./rank.ts";
+import { LAUNCHER_PID_ENV } from "./lifeline.ts";
 import { createSocketDir, SOCKET_DIR_ENV } from "./socket_dir.ts";
 
 /** What {@link launchPlan} decides: this process should start `nproc` local ranks. */
@@ -127,8 +130,9 @@ export async function launch(opts: LaunchOptions): Promise<number> {
             WORLD_SIZE: `${worldSize}`,
             LOCAL_WORLD_SIZE: `${nproc}`,
             [SOCKET_DIR_ENV]: dir,
+            [LAUNCHER_PID_ENV]: `${Deno.pid}`,
           },
-          stdin: "null",
+          stdin: "piped", // the lifeline: closed by the kernel when we die
           stdout: rank === 0 ? "inherit" : "piped",
           stderr: rank === 0 ? "inherit" : "piped",
         }).spawn();
@@ -143,6 +147,7 @@ export async function launch(opts: LaunchOptions): Promise<number> {
       ];
       exits.push((async () => {
         const status = await child.status;
+        await child.stdin.close().catch(() => {}); // the rank is gone: release our end
         await Promise.all(forwarded);
         if (!status.success) {
           const how = status.signal

@@ -5,6 +5,7 @@
  * job id their launcher exports, so every rank of the job agrees on it.
  */
 import { join } from "node:path";
+import { privateDirProblem } from "../io/private_dir.ts";
 import type { Env } from "./rank.ts";
 
 /** Environment variable that carries the socket folder from `launch()` to the ranks. */
@@ -55,11 +56,9 @@ export async function socketDirFromEnv(env: Env = Deno.env.toObject()): Promise<
       if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
     }
   }
-  const st = await Deno.lstat(dir);
-  if (!st.isDirectory) throw new Error(`socket folder ${dir} is not a folder`);
-  if (st.uid !== Deno.uid() || ((st.mode ?? 0) & 0o077) !== 0) {
-    throw new Error(`socket folder ${dir} must be owned by this user with mode 0700`);
-  }
+  // Every rank must agree on the folder, so one that is not private is an error, not replaced.
+  const problem = privateDirProblem(dir);
+  if (problem) throw new Error(`socket folder ${dir} ${problem}; it must be ours with mode 0700`);
   return dir;
 }
 

@@ -7,6 +7,7 @@
  *
  * `DENO_WEBGPU_BACKEND` (vulkan, metal, dx12, gl) is honoured by Deno itself.
  */
+import { ensurePrivateDirSync } from "../io/private_dir.ts";
 
 /** The GPU handle every dispatching module receives. */
 export interface Gpu {
@@ -111,16 +112,10 @@ async function createGpu(options: GpuOptions): Promise<Gpu> {
  */
 function ensureRuntimeDir(): void {
   if (Deno.build.os !== "linux" || Deno.env.get("XDG_RUNTIME_DIR")) return;
-  const uid = Deno.uid();
-  const dir = `/tmp/repgpt-runtime-${uid}`;
   try {
-    Deno.mkdirSync(dir, { mode: 0o700 });
-  } catch (e) {
-    if (!(e instanceof Deno.errors.AlreadyExists)) return;
-  }
-  const info = Deno.statSync(dir);
-  if (info.isDirectory && info.uid === uid && ((info.mode ?? 0) & 0o777) === 0o700) {
-    Deno.env.set("XDG_RUNTIME_DIR", dir);
+    Deno.env.set("XDG_RUNTIME_DIR", ensurePrivateDirSync(`/tmp/repgpt-runtime-${Deno.uid()}`));
+  } catch {
+    // No private runtime folder: the driver's warning about it is harmless.
   }
 }
 
