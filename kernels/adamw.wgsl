@@ -5,6 +5,9 @@
 //   m = lerp(m, g, 1 - beta1);  v = v * beta2 + (1 - beta2) * g * g
 //   p = p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 // Scalars that depend on the step (lr, t) are folded on the host in f64, as PyTorch does.
+// adamw_step_copy also writes the new parameters to `copy` through the accessors of
+// src/gpu/storage.ts: the bf16 working copy a bf16 model computes with; copy_params writes
+// that copy of unchanged parameters (after an upload).
 
 struct Params {
   lo: u32,
@@ -24,12 +27,14 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 // [0] = gradient norm, [1] = clip scale (grad_norm.wgsl).
 @group(0) @binding(5) var<storage, read> norm_scale: array<f32>;
+@group(0) @binding(6) var<storage, read_write> copy: array<f32>;
 
-@compute @workgroup_size(64)
-fn adamw_step(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-              @builtin(local_invocation_index) lid: u32) {
-  let i = params.lo + (wid.x + wid.y * nwg.x) * 64u + lid;
-  if (i >= params.hi) { return; }
+fn chunk_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return params.lo + (wid.x + wid.y * nwg.x) * 64u + lid;
+}
+
+// Updates m and v of element i and returns the new parameter.
+fn update(i: u32) -> f32 {
   let g = grad[i] * norm_scale[1];
   let p = param[i] * params.decay_factor;
   let m_new = m[i] + params.one_minus_beta1 * (g - m[i]);
@@ -37,5 +42,35 @@ fn adamw_step(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
   m[i] = m_new;
   v[i] = v_new;
   let denom = sqrt(v_new) / params.bc2_sqrt + params.eps;
-  param[i] = p - params.step_size * m_new / denom;
+  return p - params.step_size * m_new / denom;
+}
+
+@compute @workgroup_size(64)
+fn adamw_step(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_index) lid: u32) {
+  let i = chunk_index(wid, nwg, lid);
+  if (i >= params.hi) { return; }
+  param[i] = update(i);
+}
+
+@compute @workgroup_size(64)
+fn adamw_step_copy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                   @builtin(local_invocation_index) lid: u32) {
+  let i = chunk_index(wid, nwg, lid);
+  if (i >= params.hi) { return; }
+  let p = update(i);
+  param[i] = p;
+  store_copy(i, p);
+}
+
+// copy_params: copy (n) = param (n) over [lo, hi); binding 2 is the parameters here.
+@group(0) @binding(2) var<storage, read> copy_src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> copy_dst: array<f32>;
+
+@compute @workgroup_size(64)
+fn copy_params(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) lid: u32) {
+  let i = chunk_index(wid, nwg, lid);
+  if (i >= params.hi) { return; }
+  store_copy_dst(i, copy_src[i]);
 }

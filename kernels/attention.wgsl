@@ -1,4 +1,6 @@
 // Causal multi-head self-attention, flash style: f32, online softmax, no (T, T) matrix.
+// qkv, out, dout and dqkv go through the vec4 accessors of src/gpu/storage.ts (f32 or bf16
+// storage, f32 arithmetic); lse and delta are always f32.
 //
 // Layouts (llm.c):
 //   qkv   (B, T, 3C)  per (b, t): q (C), k (C), v (C); head h owns channels [h*HS, (h+1)*HS)
@@ -99,7 +101,7 @@ fn attention_forward(
   let q_at = qkv_index(b, t, h, 0u);
   // @unroll
   for (var d = 0u; d < HS4; d++) {
-    q[d] = qkv_f[q_at + d];
+    q[d] = load_qkv_f(q_at + d);
   }
   var o: array<vec4f, HS4>;
   var m = MASKED; // running max of the scores
@@ -113,8 +115,8 @@ fn attention_forward(
       let key = k0 + e / HS4;
       if (key < T) {
         let at = qkv_index(b, key, h, 1u) + e % HS4;
-        tile_a[e] = qkv_f[at];
-        tile_b[e] = qkv_f[at + params.NH * HS4];
+        tile_a[e] = load_qkv_f(at);
+        tile_b[e] = load_qkv_f(at + params.NH * HS4);
       }
     }
     workgroupBarrier();
@@ -153,7 +155,7 @@ fn attention_forward(
     let inv_l = 1.0 / l;
     // @unroll
     for (var d = 0u; d < HS4; d++) {
-      out_w[o_at + d] = o[d] * inv_l;
+      store_out_w(o_at + d, o[d] * inv_l);
     }
     lse_w[bht_index(b, h, t)] = m + log(l);
   }
@@ -181,9 +183,9 @@ fn attention_backward_dq(
   var delta = 0.0;
   // @unroll
   for (var d = 0u; d < HS4; d++) {
-    q[d] = qkv[q_at + d];
-    g[d] = dout[o_at + d];
-    delta += dot(g[d], out_r[o_at + d]);
+    q[d] = load_qkv(q_at + d);
+    g[d] = load_dout(o_at + d);
+    delta += dot(g[d], load_out_r(o_at + d));
   }
   let lse = lse_dq[bht_index(b, h, t)];
   var dq: array<vec4f, HS4>;
@@ -195,8 +197,8 @@ fn attention_backward_dq(
       let key = k0 + e / HS4;
       if (key < T) {
         let at = qkv_index(b, key, h, 1u) + e % HS4;
-        tile_a[e] = qkv[at];
-        tile_b[e] = qkv[at + params.NH * HS4];
+        tile_a[e] = load_qkv(at);
+        tile_b[e] = load_qkv(at + params.NH * HS4);
       }
     }
     workgroupBarrier();
@@ -221,7 +223,7 @@ fn attention_backward_dq(
   if (row < T) {
     // @unroll
     for (var d = 0u; d < HS4; d++) {
-      dqkv[q_at + d] = dq[d] * params.scale;
+      store_dqkv(q_at + d, dq[d] * params.scale);
     }
     delta_w[bht_index(b, h, t)] = delta;
   }
@@ -246,8 +248,8 @@ fn attention_backward_dkdv(
   let v_at = k_at + params.NH * HS4;
   // @unroll
   for (var d = 0u; d < HS4; d++) {
-    k[d] = qkv[k_at + d];
-    v[d] = qkv[v_at + d];
+    k[d] = load_qkv(k_at + d);
+    v[d] = load_qkv(v_at + d);
   }
   var dk: array<vec4f, HS4>;
   var dv: array<vec4f, HS4>;
@@ -258,8 +260,8 @@ fn attention_backward_dkdv(
     for (var e = lid; e < BLOCK * HS4; e += ROWS) {
       let i = q0 + e / HS4;
       if (i < T) {
-        tile_a[e] = qkv[qkv_index(b, i, h, 0u) + e % HS4];
-        tile_b[e] = dout[btc_index(b, i, h) + e % HS4];
+        tile_a[e] = load_qkv(qkv_index(b, i, h, 0u) + e % HS4);
+        tile_b[e] = load_dout(btc_index(b, i, h) + e % HS4);
       }
     }
     if (lid < BLOCK && q0 + lid < T) {
@@ -290,8 +292,8 @@ fn attention_backward_dkdv(
   if (row < T) {
     // @unroll
     for (var d = 0u; d < HS4; d++) {
-      dqkv[k_at + d] = dk[d] * params.scale;
-      dqkv[v_at + d] = dv[d];
+      store_dqkv(k_at + d, dk[d] * params.scale);
+      store_dqkv(v_at + d, dv[d]);
     }
   }
 }

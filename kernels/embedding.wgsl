@@ -1,4 +1,5 @@
-// Token + position embedding, forward and backward.
+// Token + position embedding, forward and backward. out, wte, wpe and dout go through the
+// accessors of src/gpu/storage.ts (f32 or bf16); the gradients dwte and dwpe are f32.
 //
 // wte (V,C) may be larger than one storage binding: every wte kernel sees rows [v0, v1) of it,
 // bound at row v0, and handles only tokens in that range; the host issues one dispatch per range.
@@ -43,7 +44,7 @@ fn embedding_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
   let token = tokens[n];
   if (token < params.v0 || token >= params.v1) { return; }
   let t = n % params.T;
-  out[i] = wte[(token - params.v0) * C + c] + wpe[t * C + c];
+  store_out(i, load_wte((token - params.v0) * C + c) + load_wpe(t * C + c));
 }
 
 // One thread per (t, c), adding the B batch rows in order.
@@ -54,7 +55,7 @@ fn embedding_backward_wpe(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgr
   let i = linear_workgroup(wid, nwg) * 64u + lid;
   if (i >= TC) { return; }
   var sum = 0.0;
-  for (var b = 0u; b < params.B; b++) { sum += wpe_dout[b * TC + i]; }
+  for (var b = 0u; b < params.B; b++) { sum += load_wpe_dout(b * TC + i); }
   dwpe[i] += sum;
 }
 
@@ -74,7 +75,7 @@ fn embedding_backward_wte(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgr
   let row = (token - params.v0) * C;
   for (var c = lid; c < C; c += 256u) {
     var sum = 0.0;
-    for (var k = first; k < last; k++) { sum += dout[index[N + 2u + k] * C + c]; }
+    for (var k = first; k < last; k++) { sum += load_dout(index[N + 2u + k] * C + c); }
     dwte[row + c] += sum;
   }
 }

@@ -1,4 +1,6 @@
-// GELU over n floats, forward and backward, 64 elements per workgroup on a 2-D grid.
+// GELU over n elements, forward and backward: each thread owns a pair of elements (one u32 word
+// of a bf16 tensor), 64 threads per workgroup on a 2-D grid. Tensors are read and written
+// through the accessors of src/gpu/storage.ts (f32 or bf16).
 //
 // Two forms, chosen by the TANH override:
 //   TANH = false: exact GELU, x * Phi(x) with Phi the standard normal CDF (the seed recipe).
@@ -32,8 +34,9 @@ const INV_SQRT_2PI = 0.3989422804014327;
 const SQRT_2_OVER_PI = 0.7978845608028654;
 const GELU_TANH_CUBIC = 0.044715;
 
-fn element_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.x + wid.y * nwg.x) * 64u + lid;
+// First element of this thread's pair.
+fn pair_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return ((wid.x + wid.y * nwg.x) * 64u + lid) * 2u;
 }
 
 // exp(-a^2 / 2 + p) without rounding a^2 first.
@@ -101,20 +104,34 @@ fn gelu_grad(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn gelu_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) lid: u32) {
-  let i = element_index(wid, nwg, lid);
-  if (i < params.n) { out[i] = gelu(inp[i]); }
+  let i = pair_index(wid, nwg, lid);
+  if (i + 1u < params.n) {
+    store2_out(i, gelu(load_inp(i)), gelu(load_inp(i + 1u)));
+  } else if (i < params.n) {
+    store_out(i, gelu(load_inp(i)));
+  }
 }
 
 @compute @workgroup_size(64)
 fn gelu_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) lid: u32) {
-  let i = element_index(wid, nwg, lid);
-  if (i < params.n) { dinp[i] = gelu_grad(inp[i]) * dout[i]; }
+  let i = pair_index(wid, nwg, lid);
+  if (i + 1u < params.n) {
+    let d0 = gelu_grad(load_inp(i)) * load_dout(i);
+    store2_dinp(i, d0, gelu_grad(load_inp(i + 1u)) * load_dout(i + 1u));
+  } else if (i < params.n) {
+    store_dinp(i, gelu_grad(load_inp(i)) * load_dout(i));
+  }
 }
 
 @compute @workgroup_size(64)
 fn gelu_backward_inplace(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                          @builtin(local_invocation_index) lid: u32) {
-  let i = element_index(wid, nwg, lid);
-  if (i < params.n) { grad[i] = gelu_grad(inp[i]) * grad[i]; }
+  let i = pair_index(wid, nwg, lid);
+  if (i + 1u < params.n) {
+    let d0 = gelu_grad(load_inp(i)) * load_grad(i);
+    store2_grad(i, d0, gelu_grad(load_inp(i + 1u)) * load_grad(i + 1u));
+  } else if (i < params.n) {
+    store_grad(i, gelu_grad(load_inp(i)) * load_grad(i));
+  }
 }

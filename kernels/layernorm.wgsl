@@ -6,6 +6,8 @@
 // Parameter gradients are summed over rows without atomics: layernorm_param_partials sums
 // blocks of ROWS rows per channel into partials (R = ceil(N / ROWS) blocks), then
 // layernorm_param_reduce adds the R partials of each channel in order into dweight and dbias.
+// Rows, weights and their gradient dinp go through the accessors of src/gpu/storage.ts (f32 or
+// bf16); mean, rstd, the partials and the parameter gradients are always f32.
 
 struct Params { N: u32, C: u32, R: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
@@ -67,11 +69,11 @@ fn row_stats(row: u32, lid: u32) -> vec2f {
   let C = params.C;
   let base = row * C;
   var s = 0.0;
-  for (var c = lid; c < C; c += WG) { s += fwd_inp[base + c]; }
+  for (var c = lid; c < C; c += WG) { s += load_fwd_inp(base + c); }
   let m = workgroup_sum(vec2f(s, 0.0), lid).x / f32(C);
   var v = 0.0;
   for (var c = lid; c < C; c += WG) {
-    let d = fwd_inp[base + c] - m;
+    let d = load_fwd_inp(base + c) - m;
     v += d * d;
   }
   let variance = workgroup_sum(vec2f(v, 0.0), lid).x / f32(C);
@@ -91,7 +93,8 @@ fn layernorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
   let stats = row_stats(row, lid);
   let base = row * params.C;
   for (var c = lid; c < params.C; c += WG) {
-    out[base + c] = (fwd_inp[base + c] - stats.x) * stats.y * fwd_weight[c] + fwd_bias[c];
+    let norm = (load_fwd_inp(base + c) - stats.x) * stats.y;
+    store_out(base + c, norm * load_fwd_weight(c) + load_fwd_bias(c));
   }
 }
 
@@ -103,7 +106,7 @@ fn layernorm_forward_nobias(@builtin(workgroup_id) wid: vec3u, @builtin(num_work
   let stats = row_stats(row, lid);
   let base = row * params.C;
   for (var c = lid; c < params.C; c += WG) {
-    out[base + c] = (fwd_inp[base + c] - stats.x) * stats.y * fwd_weight[c];
+    store_out(base + c, (load_fwd_inp(base + c) - stats.x) * stats.y * load_fwd_weight(c));
   }
 }
 
@@ -119,14 +122,15 @@ fn layernorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups
   let r = rstd[row];
   var acc = vec2f(0.0);
   for (var c = lid; c < C; c += WG) {
-    let dnorm = weight[c] * dout[base + c];
-    acc += vec2f(dnorm, dnorm * (inp[base + c] - m) * r);
+    let dnorm = load_weight(c) * load_dout(base + c);
+    acc += vec2f(dnorm, dnorm * (load_inp(base + c) - m) * r);
   }
   let means = workgroup_sum(acc, lid) / f32(C);
   for (var c = lid; c < C; c += WG) {
-    let norm = (inp[base + c] - m) * r;
-    let dnorm = weight[c] * dout[base + c];
-    dinp[base + c] += (dnorm - means.x - norm * means.y) * r;
+    let norm = (load_inp(base + c) - m) * r;
+    let dnorm = load_weight(c) * load_dout(base + c);
+    let d = (dnorm - means.x - norm * means.y) * r;
+    store_dinp(base + c, load_dinp(base + c) + d);
   }
 }
 
@@ -142,8 +146,8 @@ fn layernorm_param_partials(@builtin(workgroup_id) wid: vec3u,
   var dw = 0.0;
   var db = 0.0;
   for (var row = first; row < last; row++) {
-    let g = dout[row * C + c];
-    dw += g * (inp[row * C + c] - pp_mean[row]) * pp_rstd[row];
+    let g = load_dout(row * C + c);
+    dw += g * (load_inp(row * C + c) - pp_mean[row]) * pp_rstd[row];
     db += g;
   }
   partials_out[wid.y * C + c] = dw;

@@ -17,7 +17,9 @@
 // tile, so neighbouring threads touch neighbouring columns (coalesced loads and stores);
 // matmul_regs4 and matmul_tiled own groups of 4 rows and of 4 columns instead. Loops marked
 // @unroll are unrolled by src/model/matmul.ts, which also rewrites the `const` tile sizes
-// below for each variant.
+// below for each variant. a, b, c and bias are read and written through the accessors of
+// src/gpu/storage.ts (each f32 or bf16; arithmetic is f32); matmul_regs4's vec4 views a4 and
+// b4 serve only f32 operands.
 
 struct Params {
   M: u32,
@@ -70,12 +72,12 @@ fn store(m: u32, n: u32, value: f32) {
     let i = p.c_off + m * p.ldc + n;
     var v = value;
     if (p.has_bias != 0u) {
-      v += bias[p.bias_off + n];
+      v += load_bias(p.bias_off + n);
     }
     if (p.accumulate != 0u) {
-      v += c[i];
+      v += load_c(i);
     }
-    c[i] = v;
+    store_c(i, v);
   }
 }
 
@@ -108,11 +110,11 @@ fn matmul_regs(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) 
     for (var kk = 0u; kk < BK; kk++) {
       // @unroll
       for (var i = 0u; i < TM; i++) {
-        av[i] = a[a_base[i] + (k0 + kk) * a_step];
+        av[i] = load_a(a_base[i] + (k0 + kk) * a_step);
       }
       // @unroll
       for (var j = 0u; j < TN; j++) {
-        bv[j] = b[b_base[j] + (k0 + kk) * b_step];
+        bv[j] = load_b(b_base[j] + (k0 + kk) * b_step);
       }
       // @unroll
       for (var i = 0u; i < TM; i++) {
@@ -126,11 +128,11 @@ fn matmul_regs(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) 
   for (var k = k_main; k < p.K; k++) {
     // @unroll
     for (var i = 0u; i < TM; i++) {
-      av[i] = a[a_base[i] + k * a_step];
+      av[i] = load_a(a_base[i] + k * a_step);
     }
     // @unroll
     for (var j = 0u; j < TN; j++) {
-      bv[j] = b[b_base[j] + k * b_step];
+      bv[j] = load_b(b_base[j] + k * b_step);
     }
     // @unroll
     for (var i = 0u; i < TM; i++) {
@@ -291,7 +293,7 @@ fn matmul_tiled(
       }
       var v = 0.0;
       if (tile_m + m < p.M && k0 + k < p.K) {
-        v = a[a_index(tile_m + m, k0 + k)];
+        v = load_a(a_index(tile_m + m, k0 + k));
       }
       tile_a[k * BM / 4u + m / 4u][m % 4u] = v;
     }
@@ -309,7 +311,7 @@ fn matmul_tiled(
       }
       var v = 0.0;
       if (tile_n + n < p.N && k0 + k < p.K) {
-        v = b[b_index(k0 + k, tile_n + n)];
+        v = load_b(b_index(k0 + k, tile_n + n));
       }
       tile_b[k * BN / 4u + n / 4u][n % 4u] = v;
     }
@@ -363,7 +365,7 @@ fn bias_backward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id
   var sum = 0.0;
   if (n < p.N) {
     for (var m = lid.y; m < p.M; m += BIAS_WY) {
-      sum += a[p.a_off + m * p.lda + n];
+      sum += load_a(p.a_off + m * p.lda + n);
     }
   }
   bias_partial[lid.y * BIAS_WX + lid.x] = sum;
@@ -375,6 +377,6 @@ fn bias_backward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id
     workgroupBarrier();
   }
   if (lid.y == 0u && n < p.N) {
-    c[p.c_off + n] += bias_partial[lid.x];
+    store_c(p.c_off + n, load_c(p.c_off + n) + bias_partial[lid.x]);
   }
 }

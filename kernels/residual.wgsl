@@ -1,5 +1,6 @@
-// Residual connection over n floats, forward and backward, 64 elements per workgroup on a
-// 2-D grid (n may exceed 65,535 * 64).
+// Residual connection over n elements, forward and backward: each thread owns a pair of
+// elements (one u32 word of a bf16 tensor), 64 threads per workgroup on a 2-D grid. Tensors are
+// read and written through the accessors of src/gpu/storage.ts (f32 or bf16).
 
 struct Params { n: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
@@ -13,24 +14,34 @@ struct Params { n: u32 }
 @group(0) @binding(2) var<storage, read_write> db: array<f32>;
 @group(0) @binding(3) var<storage, read> dout: array<f32>;
 
-fn element_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.x + wid.y * nwg.x) * 64u + lid;
+// First element of this thread's pair.
+fn pair_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return ((wid.x + wid.y * nwg.x) * 64u + lid) * 2u;
 }
 
 @compute @workgroup_size(64)
 fn residual_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                     @builtin(local_invocation_index) lid: u32) {
-  let i = element_index(wid, nwg, lid);
-  if (i < params.n) { out[i] = a[i] + b[i]; }
+  let i = pair_index(wid, nwg, lid);
+  if (i + 1u < params.n) {
+    store2_out(i, load_a(i) + load_b(i), load_a(i + 1u) + load_b(i + 1u));
+  } else if (i < params.n) {
+    store_out(i, load_a(i) + load_b(i));
+  }
 }
 
 @compute @workgroup_size(64)
 fn residual_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                      @builtin(local_invocation_index) lid: u32) {
-  let i = element_index(wid, nwg, lid);
-  if (i < params.n) {
-    let g = dout[i];
-    da[i] += g;
-    db[i] += g;
+  let i = pair_index(wid, nwg, lid);
+  if (i + 1u < params.n) {
+    let g0 = load_dout(i);
+    let g1 = load_dout(i + 1u);
+    store2_da(i, load_da(i) + g0, load_da(i + 1u) + g1);
+    store2_db(i, load_db(i) + g0, load_db(i + 1u) + g1);
+  } else if (i < params.n) {
+    let g = load_dout(i);
+    store_da(i, load_da(i) + g);
+    store_db(i, load_db(i) + g);
   }
 }

@@ -1,8 +1,9 @@
-import { assertClose, assertThrows } from "./_assert.ts";
+import { assertClose, assertEquals, assertThrows } from "./_assert.ts";
 import { randomFloats } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { readF32, uploadBuffer, writeBuffer } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
+import { readStorage, roundToBf16 } from "../src/gpu/storage.ts";
 import { type AdamWConfig, type AdamWSegment, createAdamW } from "../src/optim/adamw.ts";
 import { createGradNorm } from "../src/optim/grad_norm.ts";
 import { adamwStep } from "../src/optim/reference/adamw.ts";
@@ -96,4 +97,45 @@ Deno.test("adamw: bad segments and steps are rejected with the reason", async ()
   assertThrows(() => step.setStep(1, NaN), RangeError, "lr must be finite");
   for (const buffer of [x, p, g, m, v]) buffer.destroy();
   for (const d of step.dispatches) d.destroy();
+});
+
+// A bf16 model's working copy: the step with a copy binding writes the same f32 parameters as
+// without, and the copy holds exactly those parameters rounded to nearest even bf16.
+Deno.test("adamw: the bf16 working copy is the updated master weights rounded", async () => {
+  const gpu = await requestGpu();
+  const n = 1_001;
+  const segments: AdamWSegment[] = [
+    { start: 0, end: 613, decay: true },
+    { start: 613, end: n, decay: false },
+  ];
+  const adamw = await createAdamW(gpu, { maxBinding: 1_024 });
+  const p0 = randomFloats(n, 1, 0.5), g = randomFloats(n, 2, 0.1);
+  const run = async (withCopy: boolean) => {
+    const buf = {
+      params: uploadBuffer(gpu, p0, "params"),
+      grads: uploadBuffer(gpu, g, "grads"),
+      m: uploadBuffer(gpu, new Float32Array(n), "m"),
+      v: uploadBuffer(gpu, new Float32Array(n), "v"),
+      normScale: uploadBuffer(gpu, new Float32Array([0, 1, 0, 0]), "norm and scale"),
+      copy: uploadBuffer(gpu, new Uint16Array(n + 1), "bf16 copy"),
+    };
+    const initial = adamw.copy(buf, n);
+    await withErrorScope(gpu, "adamw copy", () => submit(gpu, initial));
+    const copied = await readStorage(gpu, "bf16", buf.copy, n);
+    const step = adamw.bind(withCopy ? buf : { ...buf, copy: undefined }, segments, CONFIG);
+    step.setStep(1, 1e-2);
+    await withErrorScope(gpu, "adamw step", () => submit(gpu, step.dispatches));
+    const out = {
+      copied,
+      params: (await readF32(gpu, buf.params)).slice(0, n),
+      copy: await readStorage(gpu, "bf16", buf.copy, n),
+    };
+    for (const d of [...initial, ...step.dispatches]) d.destroy();
+    for (const b of Object.values(buf)) b.destroy();
+    return out;
+  };
+  const plain = await run(false), copied = await run(true);
+  assertEquals(copied.copied, roundToBf16(p0));
+  assertEquals(copied.params, plain.params);
+  assertEquals(copied.copy, roundToBf16(plain.params));
 });

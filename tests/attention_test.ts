@@ -1,8 +1,9 @@
 import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { randomFloats } from "./_random.ts";
 import { requestGpu } from "../src/gpu/device.ts";
-import { createBuffer, readF32, uploadBuffer } from "../src/gpu/buffer.ts";
+import { createBuffer, readF32 } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
+import { readStorage, roundToBf16, storageBytes, uploadStorage } from "../src/gpu/storage.ts";
 import {
   type AttentionOptions,
   type AttentionShape,
@@ -27,20 +28,21 @@ async function runGpu(
   const { B, T, C, NH } = s;
   const gpu = await requestGpu();
   const op = await createAttention(gpu, C / NH, options);
+  const type = options.type ?? "f32";
   const buffers = {
-    qkv: uploadBuffer(gpu, qkv, "qkv"),
-    dout: uploadBuffer(gpu, dout, "dout"),
-    out: createBuffer(gpu, B * T * C * 4, "out"),
+    qkv: uploadStorage(gpu, type, qkv, "qkv"),
+    dout: uploadStorage(gpu, type, dout, "dout"),
+    out: createBuffer(gpu, storageBytes(type, B * T * C), "out"),
     lse: createBuffer(gpu, B * NH * T * 4, "lse"),
     delta: createBuffer(gpu, B * NH * T * 4, "delta"),
-    dqkv: createBuffer(gpu, B * T * 3 * C * 4, "dqkv"),
+    dqkv: createBuffer(gpu, storageBytes(type, B * T * 3 * C), "dqkv"),
   };
   const dispatches = [...op.forward(buffers, s), ...op.backward(buffers, s)];
   submit(gpu, dispatches);
   const result = {
-    out: (await readF32(gpu, buffers.out)).slice(0, B * T * C),
+    out: await readStorage(gpu, type, buffers.out, B * T * C),
     lse: (await readF32(gpu, buffers.lse)).slice(0, B * NH * T),
-    dqkv: (await readF32(gpu, buffers.dqkv)).slice(0, B * T * 3 * C),
+    dqkv: await readStorage(gpu, type, buffers.dqkv, B * T * 3 * C),
   };
   gpu.throwIfFailed("attention test");
   for (const b of Object.values(buffers)) b.destroy();
@@ -76,6 +78,25 @@ for (const s of SHAPES) {
     assertClose(gpu.out, cpu.out, { ...FORWARD_TOL, label: "out" });
     assertClose(gpu.lse, cpu.lse, { ...FORWARD_TOL, label: "lse" });
     assertClose(gpu.dqkv, cpu.dqkv, { ...BACKWARD_TOL, label: "dqkv" });
+  });
+}
+
+// bf16 storage: the reference gets the same bf16-rounded qkv and dout. out and dqkv are rounded
+// once to bf16 (2^-9 relative), and the backward reads the rounded out (delta = dout . out, HS
+// terms each off by up to 2^-9 of |dout| |out|) whose error reaches every ds of the row, so
+// dqkv is held to 1e-2 relative plus 1e-2 of its largest magnitude (llm.c's bf16 checks compare
+// at the tensor's scale likewise); lse stays f32 from the same inputs.
+for (const s of [SHAPES[2], SHAPES[4]]) {
+  Deno.test(`attention: bf16 storage at B=${s.B} T=${s.T} C=${s.C} NH=${s.NH}`, async () => {
+    const { B, T, C } = s;
+    const qkv = roundToBf16(randomFloats(B * T * 3 * C, 1, 2));
+    const dout = roundToBf16(randomFloats(B * T * C, 2));
+    const gpu = await runGpu(s, qkv, dout, { type: "bf16" });
+    const cpu = runCpu(s, qkv, dout);
+    assertClose(gpu.out, cpu.out, { rtol: 2 ** -8, atol: FORWARD_TOL.atol, label: "out" });
+    assertClose(gpu.lse, cpu.lse, { ...FORWARD_TOL, label: "lse" });
+    const scale = cpu.dqkv.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+    assertClose(gpu.dqkv, cpu.dqkv, { rtol: 1e-2, atol: 1e-2 * scale, label: "dqkv" });
   });
 }
 

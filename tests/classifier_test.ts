@@ -11,6 +11,7 @@ import { createBuffer, readBuffer, readF32, uploadBuffer } from "../src/gpu/buff
 import { type Dispatch, submit } from "../src/gpu/kernel.ts";
 import { MATMUL_VARIANTS, type MatmulTiles } from "../src/model/matmul_tiles.ts";
 import { createClassifier } from "../src/model/classifier.ts";
+import { readStorage, roundToBf16, uploadStorage } from "../src/gpu/storage.ts";
 import { classifierBackward, classifierForward } from "../src/model/reference/classifier.ts";
 import { matmulForward } from "../src/model/reference/matmul.ts";
 
@@ -111,6 +112,40 @@ for (const [name, tiles, maxBinding] of cases) {
     op.destroy();
   });
 }
+
+// bf16 x, wte and dx (a bf16 model's lnf output, weight copy and its gradient): the reference
+// gets the same bf16-rounded x and wte; logits, losses and dlogits are f32 from them (SMALL,
+// GRAD), dx is rounded once to bf16 (2^-8 relative on top of GRAD), dwte is f32 (GRAD).
+Deno.test("classifier bf16: losses, dx and dwte match the reference", async () => {
+  const gpu = await requestGpu();
+  const op = await createClassifier(gpu, { type: "bf16" });
+  const x = roundToBf16(randomFloats(N * C, 1)), wte = roundToBf16(randomFloats(Vp * C, 2, 0.5));
+  const targets = Uint32Array.from({ length: N }, (_, i) => (i * 37 + 5) % V);
+  const dwte0 = randomFloats(Vp * C, 3, 0.01);
+  const g = {
+    x: uploadStorage(gpu, "bf16", x, "x"),
+    wte: uploadStorage(gpu, "bf16", wte, "wte"),
+    targets: uploadBuffer(gpu, targets, "targets"),
+    losses: createBuffer(gpu, N * 4, "losses"),
+    scratch: createBuffer(gpu, 4 * Vp * 4, "scratch"),
+    dx: createBuffer(gpu, N * C * 2, "dx"),
+    dwte: uploadBuffer(gpu, dwte0, "dwte"),
+  };
+  const dispatches = op.forwardBackward(g, { ...shape, dloss });
+  await withErrorScope(gpu, "classifier bf16", () => submit(gpu, dispatches));
+  const losses = new Float32Array(N), probs = new Float32Array(N * Vp);
+  classifierForward(losses, probs, x, wte, targets, N, C, V, Vp);
+  const dx = new Float32Array(N * C), dwte = dwte0.slice();
+  classifierBackward(dx, dwte, probs, x, wte, targets, dloss, N, C, Vp);
+  assertClose((await readF32(gpu, g.losses)).subarray(0, N), losses, { ...SMALL, label: "loss" });
+  const gotDx = await readStorage(gpu, "bf16", g.dx, N * C);
+  assertClose(gotDx, dx, { rtol: 2 ** -8 + GRAD.rtol, atol: GRAD.atol, label: "dx" });
+  const gotDwte = (await readF32(gpu, g.dwte)).subarray(0, Vp * C);
+  assertClose(gotDwte, dwte, { ...GRAD, label: "dwte" });
+  for (const d of dispatches) d.destroy();
+  for (const b of Object.values(g)) b.destroy();
+  op.destroy();
+});
 
 Deno.test("classifier: a scratch smaller than one row is a clear error", async () => {
   const gpu = await requestGpu();

@@ -3,12 +3,15 @@ import { randomFloats } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
+import { readStorage, roundToBf16, type StorageType, uploadStorage } from "../src/gpu/storage.ts";
 import { buildTokenIndex, createEmbedding } from "../src/model/embedding.ts";
 import { embeddingBackward, embeddingForward } from "../src/model/reference/embedding.ts";
 
 // Forward is one f32 add per element: bit-identical to the reference. The backward sums a
 // token's positions before adding them to dwte (the reference adds one at a time): 1e-5
-// relative + 1e-6 absolute.
+// relative + 1e-6 absolute. bf16 storage (out, wte, wpe, dout; the reference gets the same
+// rounded inputs): out is the f32 sum rounded once to bf16, bit-identical to the reference's
+// sum rounded; dwte and dwpe are f32 sums of the same bf16 values, with the f32 tolerance.
 
 async function check(
   B: number,
@@ -17,22 +20,25 @@ async function check(
   V: number,
   tokenList: number[],
   maxBinding?: number,
+  type: StorageType = "f32",
 ) {
   const gpu = await requestGpu();
-  const op = await createEmbedding(gpu, { maxBinding });
+  const op = await createEmbedding(gpu, { maxBinding, type });
+  const stored = (x: Float32Array<ArrayBuffer>) => type === "f32" ? x : roundToBf16(x);
+  const up = (x: Float32Array, label: string) => uploadStorage(gpu, type, x, label);
   const N = B * T, maxT = T + 2;
   const tokens = new Uint32Array(tokenList);
-  const wte = randomFloats(V * C, 1, 0.5),
-    wpe = randomFloats(maxT * C, 2, 0.5),
-    dy = randomFloats(N * C, 3, 0.5);
+  const wte = stored(randomFloats(V * C, 1, 0.5)),
+    wpe = stored(randomFloats(maxT * C, 2, 0.5)),
+    dy = stored(randomFloats(N * C, 3, 0.5));
   const dwte0 = randomFloats(V * C, 4, 0.5), dwpe0 = randomFloats(maxT * C, 5, 0.5);
   const buf = {
-    out: uploadBuffer(gpu, new Float32Array(N * C), "out"),
+    out: up(new Float32Array(N * C), "out"),
     tokens: uploadBuffer(gpu, tokens, "tokens"),
     index: uploadBuffer(gpu, buildTokenIndex(tokens, V), "token index"),
-    wte: uploadBuffer(gpu, wte, "wte"),
-    wpe: uploadBuffer(gpu, wpe, "wpe"),
-    dout: uploadBuffer(gpu, dy, "dout"),
+    wte: up(wte, "wte"),
+    wpe: up(wpe, "wpe"),
+    dout: up(dy, "dout"),
     dwte: uploadBuffer(gpu, dwte0, "dwte"),
     dwpe: uploadBuffer(gpu, dwpe0, "dwpe"),
   };
@@ -42,7 +48,7 @@ async function check(
   const out = new Float32Array(N * C), dwte = dwte0.slice(), dwpe = dwpe0.slice();
   embeddingForward(out, tokens, wte, wpe, B, T, C);
   embeddingBackward(dwte, dwpe, dy, tokens, B, T, C);
-  assertEquals((await readF32(gpu, buf.out)).slice(0, N * C), out);
+  assertEquals(await readStorage(gpu, type, buf.out, N * C), stored(out));
   const got = {
     dwte: (await readF32(gpu, buf.dwte)).slice(0, V * C),
     dwpe: (await readF32(gpu, buf.dwpe)).slice(0, maxT * C),
@@ -80,4 +86,18 @@ Deno.test("embedding: token index groups positions by token in position order", 
   // [U=3, starts 0 1 2 5 (then unused), order: 4 | 1 | 0 2 3]
   assertEquals([...index], [3, 0, 1, 2, 5, 0, 0, 4, 1, 0, 2, 3]);
   assertThrows(() => buildTokenIndex([1, 5], 5), RangeError, "token 5 at position 1");
+});
+
+Deno.test("embedding: bf16 storage, wte bound in row ranges", async () => {
+  // bf16 rows of 26 bytes: 128 rows per range in the forward, 64 f32 rows of dwte.
+  const { dispatches } = await check(
+    2,
+    5,
+    13,
+    150,
+    [149, 3, 64, 63, 3, 128, 149, 64, 0, 127],
+    64 * 13 * 4,
+    "bf16",
+  );
+  assertEquals(dispatches, 2 + 1 + 3);
 });

@@ -1,7 +1,7 @@
 import { assert, assertClose, assertEquals } from "./_assert.ts";
 import { uniform } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
-import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
+import { readStorage, roundToBf16, uploadStorage } from "../src/gpu/storage.ts";
 import { submit } from "../src/gpu/kernel.ts";
 import { createGelu, type GeluForm } from "../src/model/gelu.ts";
 import { erfc, geluBackward, geluForward } from "../src/model/reference/gelu.ts";
@@ -9,8 +9,12 @@ import { erfc, geluBackward, geluForward } from "../src/model/reference/gelu.ts"
 // Tolerances: the kernel's Phi is within ~5e-7 relative (f32 evaluation of a 9e-8 fit), the
 // tanh form within a few ulp; 2e-6 relative plus 1e-12 absolute (for outputs near 0) covers both.
 // The backward crosses zero near x = -0.75, where only the absolute error is meaningful.
+// bf16: the reference gets the same bf16-rounded inputs; each output is rounded to bf16 once, so
+// it is within half a unit in the 8th significant bit (2^-9 relative) of the reference, plus the
+// f32 error above; 2^-8 relative states that with margin.
 const RTOL = 2e-6;
 const ATOL = 1e-12;
+const BF16_RTOL = 2 ** -8;
 
 /** Deterministic inputs: a sweep over [-16, 16] (both tails) and Gaussian-ish values. */
 function inputs(n: number): Float32Array<ArrayBuffer> {
@@ -33,18 +37,20 @@ Deno.test("gelu reference: erfc anchors", () => {
   ], { rtol: 1e-13, atol: 0 });
 });
 
-for (const form of ["erf", "tanh"] as GeluForm[]) {
-  Deno.test(`gelu ${form}: forward and backward match the CPU reference`, async () => {
+for (const [form, type] of [["erf", "f32"], ["tanh", "f32"], ["erf", "bf16"]] as const) {
+  Deno.test(`gelu ${form} ${type}: forward and backward match the CPU reference`, async () => {
     const gpu = await requestGpu();
-    const op = await createGelu(gpu, form);
+    const op = await createGelu(gpu, form, type);
     const n = 4099;
-    const x = inputs(n);
-    const dy = inputs(n).map((v, i) => (i % 7) - 3 + v * 0.01);
-    const inp = uploadBuffer(gpu, x, "inp");
-    const out = uploadBuffer(gpu, new Float32Array(n), "out");
-    const dout = uploadBuffer(gpu, dy, "dout");
-    const dinp = uploadBuffer(gpu, new Float32Array(n).fill(123), "dinp");
-    const grad = uploadBuffer(gpu, dy, "grad (in place)");
+    const stored = (x: Float32Array<ArrayBuffer>) => type === "f32" ? x : roundToBf16(x);
+    const x = stored(inputs(n));
+    const dy = stored(inputs(n).map((v, i) => (i % 7) - 3 + v * 0.01));
+    const up = (data: Float32Array, label: string) => uploadStorage(gpu, type, data, label);
+    const inp = up(x, "inp");
+    const out = up(new Float32Array(n), "out");
+    const dout = up(dy, "dout");
+    const dinp = up(new Float32Array(n).fill(123), "dinp");
+    const grad = up(dy, "grad (in place)");
     const dispatches = [
       ...op.forward({ out, inp }, { n }),
       ...op.backward({ dinp, inp, dout }, { n }),
@@ -52,17 +58,15 @@ for (const form of ["erf", "tanh"] as GeluForm[]) {
     ];
     await withErrorScope(gpu, "gelu", () => submit(gpu, dispatches));
     const wantOut = new Float32Array(n), wantDinp = new Float32Array(n);
-    geluForward(wantOut, x, n, form);
-    geluBackward(wantDinp, x, dy, n, form);
-    const gotOut = (await readF32(gpu, out)).slice(0, n);
-    assertClose(gotOut, wantOut, { rtol: RTOL, atol: ATOL, label: `gelu_${form} out` });
-    assertClose((await readF32(gpu, dinp)).slice(0, n), wantDinp, {
-      rtol: RTOL,
-      atol: 1e-6,
-      label: `gelu_${form} dinp`,
-    });
+    geluForward(wantOut, x, n, form as GeluForm);
+    geluBackward(wantDinp, x, dy, n, form as GeluForm);
+    const read = (b: GPUBuffer) => readStorage(gpu, type, b, n);
+    const rtol = type === "f32" ? RTOL : BF16_RTOL;
+    const gotOut = await read(out);
+    assertClose(gotOut, wantOut, { rtol, atol: ATOL, label: `gelu_${form} out` });
+    assertClose(await read(dinp), wantDinp, { rtol, atol: 1e-6, label: `gelu_${form} dinp` });
     // In place is the same arithmetic: bit-identical to the out-of-place result.
-    assertEquals(await readF32(gpu, grad), await readF32(gpu, dinp));
+    assertEquals(await read(grad), await read(dinp));
     assert(gotOut.every(Number.isFinite), "gelu output has non-finite values");
     for (const b of [inp, out, dout, dinp, grad]) b.destroy();
     for (const d of dispatches) d.destroy();

@@ -2,6 +2,7 @@ import { assertClose, assertEquals } from "./_assert.ts";
 import { randomFloats } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
+import { readStorage, roundToBf16, type StorageType, uploadStorage } from "../src/gpu/storage.ts";
 import { submit } from "../src/gpu/kernel.ts";
 import { createLayerNorm } from "../src/model/layernorm.ts";
 import { layernormBackward, layernormForward } from "../src/model/reference/layernorm.ts";
@@ -10,24 +11,36 @@ import { layernormBackward, layernormForward } from "../src/model/reference/laye
 // absolute; out 1e-5 relative + 1e-5 absolute (inputs sit at 3 +- 1, so x - mean carries
 // ulp(3) = 2.4e-7 of rounding, times rstd * weight ~ 3.5); backward (a row-wide reduction feeding every element, and
 // parameter gradients summed over all rows) 1e-4 relative + 1e-5 absolute.
+// bf16 storage: the reference gets the same bf16-rounded inputs and everything is computed in
+// f32, so out and dinp are the reference's values rounded once to bf16: within 2^-9 relative,
+// stated as 2^-8 relative plus the f32 tolerances; mean, rstd and dweight, dbias stay f32.
 
-async function runLayerNorm(N: number, C: number, withBias: boolean, rowThreads?: number) {
+async function runLayerNorm(
+  N: number,
+  C: number,
+  withBias: boolean,
+  rowThreads?: number,
+  type: StorageType = "f32",
+) {
   const gpu = await requestGpu();
-  const op = await createLayerNorm(gpu, { rowThreads });
-  const x = randomFloats(N * C, 1, 1, 3), w = randomFloats(C, 2, 1, 1), bias = randomFloats(C, 3);
-  const dy = randomFloats(N * C, 4),
-    dx0 = randomFloats(N * C, 5),
+  const op = await createLayerNorm(gpu, { rowThreads, type });
+  const stored = (x: Float32Array<ArrayBuffer>) => type === "f32" ? x : roundToBf16(x);
+  const x = stored(randomFloats(N * C, 1, 1, 3)), w = stored(randomFloats(C, 2, 1, 1));
+  const bias = stored(randomFloats(C, 3));
+  const dy = stored(randomFloats(N * C, 4)),
+    dx0 = stored(randomFloats(N * C, 5)),
     dw0 = randomFloats(C, 6),
     db0 = randomFloats(C, 7);
+  const up = (data: Float32Array, label: string) => uploadStorage(gpu, type, data, label);
   const buf = {
-    out: uploadBuffer(gpu, new Float32Array(N * C), "out"),
+    out: up(new Float32Array(N * C), "out"),
     mean: uploadBuffer(gpu, new Float32Array(N), "mean"),
     rstd: uploadBuffer(gpu, new Float32Array(N), "rstd"),
-    inp: uploadBuffer(gpu, x, "inp"),
-    weight: uploadBuffer(gpu, w, "weight"),
-    bias: uploadBuffer(gpu, bias, "bias"),
-    dout: uploadBuffer(gpu, dy, "dout"),
-    dinp: uploadBuffer(gpu, dx0, "dinp"),
+    inp: up(x, "inp"),
+    weight: up(w, "weight"),
+    bias: up(bias, "bias"),
+    dout: up(dy, "dout"),
+    dinp: up(dx0, "dinp"),
     dweight: uploadBuffer(gpu, dw0, "dweight"),
     dbias: uploadBuffer(gpu, db0, "dbias"),
   };
@@ -37,10 +50,10 @@ async function runLayerNorm(N: number, C: number, withBias: boolean, rowThreads?
   ];
   await withErrorScope(gpu, "layernorm", () => submit(gpu, dispatches));
   const got = {
-    out: (await readF32(gpu, buf.out)).slice(0, N * C),
+    out: await readStorage(gpu, type, buf.out, N * C),
     mean: (await readF32(gpu, buf.mean)).slice(0, N),
     rstd: (await readF32(gpu, buf.rstd)).slice(0, N),
-    dinp: (await readF32(gpu, buf.dinp)).slice(0, N * C),
+    dinp: await readStorage(gpu, type, buf.dinp, N * C),
     dweight: (await readF32(gpu, buf.dweight)).slice(0, C),
     dbias: (await readF32(gpu, buf.dbias)).slice(0, C),
   };
@@ -94,6 +107,19 @@ for (
     assertClose(got.dinp, want.dinp, { ...bwd, label: "dinp" });
     assertClose(got.dweight, want.dweight, { ...bwd, label: "dweight" });
     // Without bias, dbias is not bound and keeps its initial values.
+    assertClose(got.dbias, want.dbias, { ...bwd, label: "dbias" });
+  });
+}
+
+for (const withBias of [true, false]) {
+  Deno.test(`layernorm: bf16 storage, N=70 C=200 ${withBias ? "with" : "without"} bias`, async () => {
+    const { got, want } = await runLayerNorm(70, 200, withBias, undefined, "bf16");
+    const fwd = { rtol: 1e-5, atol: 1e-6 }, bwd = { rtol: 1e-4, atol: 1e-5 };
+    assertClose(got.out, want.out, { rtol: 2 ** -8, atol: 1e-5, label: "out" });
+    assertClose(got.mean, want.mean, { ...fwd, label: "mean" });
+    assertClose(got.rstd, want.rstd, { ...fwd, label: "rstd" });
+    assertClose(got.dinp, want.dinp, { rtol: 2 ** -8, atol: 1e-5, label: "dinp" });
+    assertClose(got.dweight, want.dweight, { ...bwd, label: "dweight" });
     assertClose(got.dbias, want.dbias, { ...bwd, label: "dbias" });
   });
 }

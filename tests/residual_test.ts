@@ -1,28 +1,33 @@
-import { assertEquals } from "./_assert.ts";
+import { assertClose, assertEquals } from "./_assert.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
-import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
+import { readStorage, roundToBf16, type StorageType, uploadStorage } from "../src/gpu/storage.ts";
 import { createResidual } from "../src/model/residual.ts";
 import { residualBackward, residualForward } from "../src/model/reference/residual.ts";
 
-// One f32 add per element on both sides: the GPU must match the reference bit for bit.
+// f32: one f32 add per element on both sides, so the GPU must match the reference bit for bit.
+// bf16: the reference gets the same bf16-rounded inputs and computes in f32; the GPU rounds each
+// sum to bf16 once, so it must equal the reference's result rounded to bf16, bit for bit too.
 
 function ramp(n: number, scale: number, shift: number): Float32Array<ArrayBuffer> {
   return new Float32Array(n).map((_, i) => Math.sin(i * scale + shift) * (1 + (i % 13)));
 }
 
-async function check(n: number) {
+async function check(n: number, type: StorageType = "f32") {
   const gpu = await requestGpu();
-  const op = await createResidual(gpu);
-  const a = ramp(n, 0.37, 0), b = ramp(n, 0.11, 1), dy = ramp(n, 0.53, 2);
-  const da0 = ramp(n, 0.71, 3), db0 = ramp(n, 0.29, 4);
+  const op = await createResidual(gpu, type);
+  const stored = (x: Float32Array<ArrayBuffer>) => type === "f32" ? x : roundToBf16(x);
+  const a = stored(ramp(n, 0.37, 0)), b = stored(ramp(n, 0.11, 1));
+  const dy = stored(ramp(n, 0.53, 2));
+  const da0 = stored(ramp(n, 0.71, 3)), db0 = stored(ramp(n, 0.29, 4));
+  const up = (x: Float32Array, label: string) => uploadStorage(gpu, type, x, label);
   const bufs = {
-    out: uploadBuffer(gpu, new Float32Array(n), "out"),
-    a: uploadBuffer(gpu, a, "a"),
-    b: uploadBuffer(gpu, b, "b"),
-    da: uploadBuffer(gpu, da0, "da"),
-    db: uploadBuffer(gpu, db0, "db"),
-    dout: uploadBuffer(gpu, dy, "dout"),
+    out: up(new Float32Array(n), "out"),
+    a: up(a, "a"),
+    b: up(b, "b"),
+    da: up(da0, "da"),
+    db: up(db0, "db"),
+    dout: up(dy, "dout"),
   };
   const dispatches = [
     ...op.forward({ out: bufs.out, a: bufs.a, b: bufs.b }, { n }),
@@ -32,15 +37,21 @@ async function check(n: number) {
   const out = new Float32Array(n), da = da0.slice(), db = db0.slice();
   residualForward(out, a, b, n);
   residualBackward(da, db, dy, n);
-  assertEquals((await readF32(gpu, bufs.out)).slice(0, n), out);
-  assertEquals((await readF32(gpu, bufs.da)).slice(0, n), da);
-  assertEquals((await readF32(gpu, bufs.db)).slice(0, n), db);
+  const read = (buf: GPUBuffer) => readStorage(gpu, type, buf, n);
+  assertEquals(await read(bufs.out), stored(out));
+  assertEquals(await read(bufs.da), stored(da));
+  assertEquals(await read(bufs.db), stored(db));
+  // The stated tolerance of a bf16 store: half a unit in the last of its 8 significant bits.
+  if (type === "bf16") assertClose(await read(bufs.out), out, { rtol: 2 ** -8, atol: 0 });
   for (const buf of Object.values(bufs)) buf.destroy();
   for (const d of dispatches) d.destroy();
 }
 
 Deno.test("residual: forward and backward match the reference on an odd size", () =>
-  check(2 * 5 * 13));
+  check(2 * 5 * 13 + 1));
 
 Deno.test("residual: over 65,535 workgroups (2-D grid) every element is covered", () =>
-  check(65_535 * 64 + 4_097));
+  check(65_535 * 128 + 4_097));
+
+Deno.test("residual: bf16 storage equals the reference rounded to bf16, odd size", () =>
+  check(2 * 5 * 13 + 1, "bf16"));

@@ -9,7 +9,8 @@
  *   {@link rowsPerWindow});
  * - pieces of whole units (rows, batch rows) whose sizes are multiples of the alignment, so
  *   that the kernel sees each piece from its first unit ({@link unitsPerPiece}).
- * Elements are 4 bytes (f32 or u32).
+ * Elements are 4 bytes (f32 or u32) unless an `elementBytes` of 2 says bf16 (src/gpu/storage.ts):
+ * aligned offsets then fall on whole u32 words, so the kernel's element offset stays valid.
  */
 import { asRange, type Binding, type BufferRange } from "./buffer.ts";
 
@@ -21,9 +22,9 @@ export interface Window {
 }
 
 /**
- * Binds `count` elements starting at element `start` of `binding`: the byte offset is rounded
- * down to `alignment` and the remainder returned as an element offset. `what` names the
- * operand in the error when the binding is too small.
+ * Binds `count` elements of `elementBytes` bytes starting at element `start` of `binding`: the
+ * byte offset is rounded down to `alignment` and the remainder returned as an element offset.
+ * `what` names the operand in the error when the binding is too small.
  */
 export function bindWindow(
   what: string,
@@ -31,24 +32,27 @@ export function bindWindow(
   start: number,
   count: number,
   alignment: number,
+  elementBytes = 4,
 ): Window {
   const r = asRange(binding);
-  if ((start + count) * 4 > r.size) {
+  const e = elementBytes;
+  if ((start + count) * e > r.size) {
     throw new RangeError(
       `${what}: needs elements [${start}, ${start + count}) but the binding holds ` +
-        `${Math.floor(r.size / 4)} (buffer "${r.buffer.label}")`,
+        `${Math.floor(r.size / e)} (buffer "${r.buffer.label}")`,
     );
   }
-  const byte = r.offset + start * 4;
+  const byte = r.offset + start * e;
   const aligned = byte - (byte % alignment);
-  const size = Math.ceil((byte + count * 4 - aligned) / 4) * 4;
-  return { range: { buffer: r.buffer, offset: aligned, size }, offset: (byte - aligned) / 4 };
+  const size = Math.ceil((byte + count * e - aligned) / 4) * 4;
+  return { range: { buffer: r.buffer, offset: aligned, size }, offset: (byte - aligned) / e };
 }
 
 /**
- * The most rows of a strided matrix (rows of `cols` elements, `ld` elements apart) that one
- * window of at most `maxBinding` bytes holds wherever it starts (the alignment may cost up to
- * `alignment` - 4 bytes before the first row). At least 1; throws when one row does not fit.
+ * The most rows of a strided matrix (rows of `cols` elements of `elementBytes`, `ld` elements
+ * apart) that one window of at most `maxBinding` bytes holds wherever it starts (the alignment
+ * may cost up to `alignment` - 1 bytes before the first row, and a bf16 window a half word after
+ * the last). At least 1; throws when one row does not fit.
  */
 export function rowsPerWindow(
   what: string,
@@ -57,8 +61,10 @@ export function rowsPerWindow(
   ld: number,
   maxBinding: number,
   alignment: number,
+  elementBytes = 4,
 ): number {
-  const room = Math.floor(maxBinding / 4) - (alignment / 4 - 1) - cols;
+  const e = elementBytes;
+  const room = Math.floor(maxBinding / e) - (alignment / e - 1) - (e === 4 ? 0 : 1) - cols;
   if (room < 0) {
     throw new RangeError(
       `${what}: one row of ${cols} elements does not fit a ${maxBinding}-byte binding`,

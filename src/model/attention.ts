@@ -13,6 +13,7 @@ import { type Binding, subRange } from "../gpu/buffer.ts";
 import { unitsPerPiece } from "../gpu/window.ts";
 import { type Dispatch, Kernel } from "../gpu/kernel.ts";
 import { specializeWgsl } from "../gpu/specialize_wgsl.ts";
+import { elementBytes, specializeStorage, type StorageType } from "../gpu/storage.ts";
 import source from "../../kernels/attention.wgsl" with { type: "text" };
 
 /** Shape of one attention call. */
@@ -50,6 +51,8 @@ const ROWS = 64;
 export interface AttentionOptions {
   /** Largest byte size bound per tensor (default `gpu.maxBinding`; tests pass less). */
   maxBinding?: number;
+  /** Storage of qkv, out, dout and dqkv (default f32); lse and delta are f32. */
+  type?: StorageType;
 }
 
 /** Compile the attention kernels for head size `HS` (= C / NH; a multiple of 4, at most 128). */
@@ -59,7 +62,11 @@ export async function createAttention(
   options: AttentionOptions = {},
 ): Promise<AttentionOp> {
   checkHeadSize(HS);
-  const code = specializeWgsl(source, { HS, ROWS });
+  const type = options.type ?? "f32";
+  const code = specializeStorage(
+    specializeWgsl(source, { HS, ROWS }),
+    Object.fromEntries(["out_w", "qkv_f", "dqkv", "dout", "qkv", "out_r"].map((n) => [n, type])),
+  );
   const [fwd, dq, dkdv] = await Promise.all(
     ["attention_forward", "attention_backward_dq", "attention_backward_dkdv"].map((entryPoint) =>
       Kernel.create(gpu, { label: `${entryPoint} (HS ${HS})`, code, entryPoint })
@@ -69,13 +76,13 @@ export async function createAttention(
   const maxBinding = options.maxBinding ?? gpu.maxBinding;
   return {
     forward(b, s) {
-      const chunks = batchChunks(gpu, s, HS, maxBinding);
+      const chunks = batchChunks(gpu, s, HS, maxBinding, elementBytes(type));
       return chunks.map((c) =>
         fwd.bind(c.grid, [c.btc(b.out), c.bht(b.lse), c.qkv(b.qkv)], c.params)
       );
     },
     backward(b, s) {
-      const chunks = batchChunks(gpu, s, HS, maxBinding);
+      const chunks = batchChunks(gpu, s, HS, maxBinding, elementBytes(type));
       // All dq passes (which write delta) come before the dk/dv passes that read it.
       return [
         ...chunks.map((c) =>
@@ -130,6 +137,7 @@ function batchChunks(
   s: AttentionShape,
   HS: number,
   maxBinding: number,
+  actBytes: number,
 ): BatchChunk[] {
   const { B, T, C, NH } = s;
   for (const [name, value] of Object.entries(s)) {
@@ -140,7 +148,8 @@ function batchChunks(
   if (C !== NH * HS) {
     throw new RangeError(`attention: C = ${C} is not NH * HS = ${NH} * ${HS}`);
   }
-  const bytes = { qkv: T * 3 * C * 4, btc: T * C * 4, bht: NH * T * 4 }; // per batch row
+  // Per batch row; qkv and the (B,T,C) tensors in activation storage, lse and delta in f32.
+  const bytes = { qkv: T * 3 * C * actBytes, btc: T * C * actBytes, bht: NH * T * 4 };
   const perChunk = unitsPerPiece(
     {
       what: `attention: qkv of B=${B}, T=${T}, C=${C}`,

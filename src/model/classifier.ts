@@ -94,6 +94,7 @@ export async function createClassifier(
   options: MatmulOptions = {},
 ): Promise<ClassifierOp> {
   const matmul: MatmulOp = await createMatmul(gpu, options);
+  const type = matmul.type;
   const maxBinding = Math.min(options.maxBinding ?? gpu.maxBinding, gpu.maxBinding);
   const align = gpu.offsetAlignment;
   const [xent, mean] = await Promise.all([
@@ -134,6 +135,7 @@ export async function createClassifier(
         aLayout: "mk",
         bLayout: "nk",
         aOffset: r0 * C,
+        types: { a: type, b: type, c: "f32" },
       }));
       const logits = bindWindow("classifier: scratch", b.scratch, 0, rows * Vp, align);
       const losses = bindWindow("classifier: losses", b.losses, r0, rows, align);
@@ -165,6 +167,7 @@ export async function createClassifier(
         bLayout: "kn",
         cOffset: r0 * C,
         accumulate: s.accumulateDx ?? false,
+        types: { a: "f32", b: type, c: type },
       }));
       out.push(...matmul.gemm({
         label: "classifier dwte",
@@ -178,6 +181,7 @@ export async function createClassifier(
         bLayout: "kn",
         bOffset: r0 * C,
         accumulate: true,
+        types: { a: "f32", b: type, c: "f32" },
       }));
     }
     return out;
@@ -199,6 +203,7 @@ export async function createClassifier(
         bLayout: "nk",
         ldc: s.Vp,
         aOffset: s.row0 * s.C,
+        types: { a: type, b: type, c: "f32" },
       });
     },
     meanLoss(b, s) {

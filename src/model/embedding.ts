@@ -12,7 +12,8 @@ import type { Gpu } from "../gpu/device.ts";
 import { asRange, type Binding, subRange } from "../gpu/buffer.ts";
 import { unitsPerPiece } from "../gpu/window.ts";
 import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
-import code from "../../kernels/embedding.wgsl" with { type: "text" };
+import { elementBytes, specializeStorage, type StorageType } from "../gpu/storage.ts";
+import source from "../../kernels/embedding.wgsl" with { type: "text" };
 
 /** Shapes: B sequences of T tokens, C channels, V rows in wte (the padded vocabulary Vp). */
 export interface EmbeddingShape {
@@ -43,6 +44,8 @@ export interface EmbeddingOp {
 export interface EmbeddingOptions {
   /** Largest byte size of one wte binding (default `gpu.maxBinding`; tests make it small). */
   maxBinding?: number;
+  /** Storage of out, wte, wpe and dout (default f32); dwte and dwpe are f32. */
+  type?: StorageType;
 }
 
 /** Compile the embedding kernels. */
@@ -50,6 +53,11 @@ export async function createEmbedding(
   gpu: Gpu,
   options: EmbeddingOptions = {},
 ): Promise<EmbeddingOp> {
+  const type = options.type ?? "f32";
+  const code = specializeStorage(
+    source,
+    Object.fromEntries(["out", "wte", "wpe", "wpe_dout", "dout"].map((name) => [name, type])),
+  );
   const [fwd, bwdWpe, bwdWte] = await Promise.all(
     ["embedding_forward", "embedding_backward_wpe", "embedding_backward_wte"].map((entryPoint) =>
       Kernel.create(gpu, { label: entryPoint, code, entryPoint })
@@ -59,7 +67,7 @@ export async function createEmbedding(
   return {
     forward(b, s) {
       const N = s.B * s.T;
-      return rowRanges(gpu, b.wte, s, maxBinding).map(({ v0, v1, rows }) =>
+      return rowRanges(gpu, b.wte, s, maxBinding, elementBytes(type)).map(({ v0, v1, rows }) =>
         fwd.bind(grid(Math.ceil(N * s.C / 64)), [b.out, b.tokens, rows, b.wpe], params(s, v0, v1))
       );
     },
@@ -67,7 +75,7 @@ export async function createEmbedding(
       const N = s.B * s.T;
       return [
         bwdWpe.bind(grid(Math.ceil(s.T * s.C / 64)), [b.dwpe, b.dout], params(s, 0, 0)),
-        ...rowRanges(gpu, b.dwte, s, maxBinding).map(({ v0, v1, rows }) =>
+        ...rowRanges(gpu, b.dwte, s, maxBinding, 4).map(({ v0, v1, rows }) =>
           bwdWte.bind(grid(N), [rows, b.index, b.tokens, b.dout], params(s, v0, v1))
         ),
       ];
@@ -79,14 +87,18 @@ function params(s: EmbeddingShape, v0: number, v1: number): Uint32Array<ArrayBuf
   return new Uint32Array([s.B, s.T, s.C, v0, v1]);
 }
 
-/** wte's rows split into bindings of at most `maxBinding` bytes, each at an aligned offset. */
+/**
+ * wte's rows (elements of `bytes`) split into bindings of at most `maxBinding` bytes, each at an
+ * aligned offset.
+ */
 function rowRanges(
   gpu: Gpu,
   wte: Binding,
   s: EmbeddingShape,
   maxBinding: number,
+  bytes: number,
 ): { v0: number; v1: number; rows: Binding }[] {
-  const rowBytes = s.C * 4;
+  const rowBytes = s.C * bytes;
   const size = asRange(wte).size;
   if (size < s.V * rowBytes) {
     throw new RangeError(

@@ -7,7 +7,8 @@
 import type { Gpu } from "../gpu/device.ts";
 import { asRange, type Binding } from "../gpu/buffer.ts";
 import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
-import code from "../../kernels/gelu.wgsl" with { type: "text" };
+import { specializeStorage, type StorageType } from "../gpu/storage.ts";
+import source from "../../kernels/gelu.wgsl" with { type: "text" };
 
 /** Which GELU: exact (erf) or the tanh approximation. */
 export type GeluForm = "erf" | "tanh";
@@ -24,12 +25,20 @@ export interface GeluOp {
   backward(b: { dinp: Binding; inp: Binding; dout: Binding }, s: { n: number }): Dispatch[];
 }
 
-/** Compile the GELU kernels of one form. */
-export async function createGelu(gpu: Gpu, form: GeluForm = "erf"): Promise<GeluOp> {
+/** Compile the GELU kernels of one form for tensors stored as `type` (f32 or bf16). */
+export async function createGelu(
+  gpu: Gpu,
+  form: GeluForm = "erf",
+  type: StorageType = "f32",
+): Promise<GeluOp> {
   if (form !== "erf" && form !== "tanh") {
     throw new Error(`GELU form must be "erf" or "tanh", got "${form}"`);
   }
   const constants = { TANH: form === "tanh" ? 1 : 0 };
+  const code = specializeStorage(
+    source,
+    Object.fromEntries(["out", "inp", "dinp", "dout", "grad"].map((name) => [name, type])),
+  );
   const [fwd, bwd, bwdInPlace] = await Promise.all(
     ["gelu_forward", "gelu_backward", "gelu_backward_inplace"].map((entryPoint) =>
       Kernel.create(gpu, { label: entryPoint, code, entryPoint, constants })
@@ -38,10 +47,10 @@ export async function createGelu(gpu: Gpu, form: GeluForm = "erf"): Promise<Gelu
   return {
     form,
     forward(b, { n }) {
-      return [fwd.bind(grid(Math.ceil(n / 64)), [b.out, b.inp], new Uint32Array([n]))];
+      return [fwd.bind(grid(Math.ceil(n / 128)), [b.out, b.inp], new Uint32Array([n]))];
     },
     backward(b, { n }) {
-      const workgroups = grid(Math.ceil(n / 64));
+      const workgroups = grid(Math.ceil(n / 128));
       if (sameRange(b.dinp, b.dout)) {
         return [bwdInPlace.bind(workgroups, [b.dinp, b.inp], new Uint32Array([n]))];
       }

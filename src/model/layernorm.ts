@@ -9,7 +9,8 @@
 import type { Gpu } from "../gpu/device.ts";
 import { type Binding, createBuffer } from "../gpu/buffer.ts";
 import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
-import code from "../../kernels/layernorm.wgsl" with { type: "text" };
+import { specializeStorage, type StorageType } from "../gpu/storage.ts";
+import source from "../../kernels/layernorm.wgsl" with { type: "text" };
 
 /** Rows per partial-sum block; must match ROWS in kernels/layernorm.wgsl. */
 const ROWS = 32;
@@ -72,6 +73,11 @@ export interface LayerNormOptions {
    * adapters, where workgroup barriers are costly (2.5x faster there at N=1024, C=768).
    */
   rowThreads?: number;
+  /**
+   * Storage of the rows (inp, out, dout, dinp) and of weight and bias (default f32); mean,
+   * rstd and the parameter gradients are f32 either way.
+   */
+  type?: StorageType;
 }
 
 /** Compile the LayerNorm kernels. */
@@ -83,6 +89,15 @@ export async function createLayerNorm(
   if (!(Number.isInteger(Math.log2(WG)) && WG >= 1 && WG <= 256)) {
     throw new RangeError(`layernorm: rowThreads must be a power of two up to 256, got ${WG}`);
   }
+  const type = options.type ?? "f32";
+  const code = specializeStorage(
+    source,
+    Object.fromEntries(
+      ["out", "fwd_inp", "fwd_weight", "fwd_bias", "dinp", "dout", "inp", "weight"].map((
+        name,
+      ) => [name, type]),
+    ),
+  );
   const [fwd, fwdNoBias, bwd, partials, reduce, reduceNoBias] = await Promise.all(
     ENTRY_POINTS.map((entryPoint) =>
       Kernel.create(gpu, { label: entryPoint, code, entryPoint, constants: { WG } })

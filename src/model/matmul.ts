@@ -8,12 +8,16 @@
  * travels as an element offset in the kernel's params. Pieces over K accumulate into the
  * output, in a fixed order. On CPU adapters a long K is also split into passes (see
  * matmul_tiles.ts).
+ *
+ * Each operand is stored as f32 or bf16 ({@link GemmTypes}); the products compute in f32. The
+ * op compiles the type combinations its storage type needs ({@link gemmTypeSets}).
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type Binding, createBuffer } from "../gpu/buffer.ts";
 import { bindWindow, rowsPerWindow } from "../gpu/window.ts";
 import { type Dispatch, Kernel } from "../gpu/kernel.ts";
 import { specializeWgsl } from "../gpu/specialize_wgsl.ts";
+import { elementBytes, specializeStorage, type StorageType } from "../gpu/storage.ts";
 import { defaultTiles, type MatmulTiles, tileExtent } from "./matmul_tiles.ts";
 import source from "../../kernels/matmul.wgsl" with { type: "text" };
 
@@ -23,6 +27,39 @@ export interface MatmulOptions {
   tiles?: MatmulTiles;
   /** Largest byte size bound per operand (default `gpu.maxBinding`; tests pass less). */
   maxBinding?: number;
+  /**
+   * Storage of activations and weights (default f32): forward and dinp read and write it,
+   * dweight and dbias read it and accumulate into f32 gradients.
+   */
+  type?: StorageType;
+}
+
+/** Storage types of a product's operands; a bias has b's type (both are parameters). */
+export interface GemmTypes {
+  a: StorageType;
+  b: StorageType;
+  c: StorageType;
+}
+
+const F32: GemmTypes = { a: "f32", b: "f32", c: "f32" };
+
+/**
+ * The type combinations a model stored as `type` uses: its linear layers (forward and dinp all
+ * `type`, dweight into f32) and the classifier (f32 logits from `type` rows and wte, dx from
+ * f32 dlogits, dwte into f32).
+ */
+export function gemmTypeSets(type: StorageType): GemmTypes[] {
+  if (type === "f32") return [F32];
+  return [
+    { a: type, b: type, c: type },
+    { a: type, b: type, c: "f32" },
+    { a: "f32", b: type, c: type },
+    { a: "f32", b: type, c: "f32" },
+  ];
+}
+
+function typesKey(t: GemmTypes): string {
+  return `[${t.a},${t.b},${t.c}]`;
 }
 
 /** Storage layout of `a` and `b` in {@link GemmDesc}. */
@@ -55,6 +92,8 @@ export interface GemmDesc {
   biasOffset?: number;
   /** true: c += product; false (default): c = product. */
   accumulate?: boolean;
+  /** Storage of a, b (and bias) and c (default all f32); one of the op's compiled sets. */
+  types?: GemmTypes;
   /** Names the product in errors, e.g. "lm_head forward". */
   label?: string;
 }
@@ -97,6 +136,8 @@ export interface MatmulShape {
 /** Prepared dispatches for matrix products; see {@link createMatmul}. */
 export interface MatmulOp {
   readonly tiles: MatmulTiles;
+  /** Storage of activations and weights (gradients of weights are f32). */
+  readonly type: StorageType;
   /** out (N, OC) = inp (N, C) @ weight^T + bias. */
   forward(b: MatmulForwardBindings, s: MatmulShape): Dispatch[];
   /**
@@ -121,41 +162,64 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
   const tiles = options.tiles ?? defaultTiles(gpu);
   const maxBinding = Math.min(options.maxBinding ?? gpu.maxBinding, gpu.maxBinding);
   const { BM, BN, kChunk } = tileExtent(tiles);
-  const code = specializeWgsl(source, {
+  const type = options.type ?? "f32";
+  const tiled = specializeWgsl(source, {
     WX: tiles.WX,
     WY: tiles.WY,
     TM: tiles.TM,
     TN: tiles.TN,
     BK: tiles.BK,
   });
-  // matmul_regs4 (16-byte loads) serves the pieces whose shape allows it (see gemm).
+  const codeFor = (t: GemmTypes) => specializeStorage(tiled, { ...t, bias: t.b });
+  // matmul_regs4 (16-byte loads) serves the f32 pieces whose shape allows it (see gemm).
   const hasVec4 = tiles.entry === "regs" && tiles.TM % 4 === 0 && tiles.TN % 4 === 0;
-  const entries = hasVec4 ? ["matmul_regs", "matmul_regs4"] : [`matmul_${tiles.entry}`];
+  const entriesFor = (t: GemmTypes) =>
+    hasVec4 && t.a === "f32" && t.b === "f32"
+      ? ["matmul_regs", "matmul_regs4"]
+      : [`matmul_${tiles.entry === "regs" ? "regs" : "tiled"}`];
   const layouts: [ALayout, BLayout][] = [["mk", "nk"], ["mk", "kn"], ["km", "kn"], ["km", "nk"]];
   const kernels = new Map<string, Kernel>();
-  await Promise.all(entries.flatMap((entryPoint) =>
-    layouts.map(async ([al, bl]) => {
-      kernels.set(
-        `${entryPoint} ${al}@${bl}`,
-        await Kernel.create(gpu, {
-          label: `${entryPoint} ${al}@${bl}`,
-          code,
-          entryPoint,
-          constants: { A_KM: al === "km" ? 1 : 0, B_NK: bl === "nk" ? 1 : 0 },
-        }),
-      );
-    })
-  ));
+  await Promise.all(
+    gemmTypeSets(type).flatMap((t) =>
+      entriesFor(t).flatMap((entryPoint) =>
+        layouts.map(async ([al, bl]) => {
+          const key = `${entryPoint} ${typesKey(t)} ${al}@${bl}`;
+          kernels.set(
+            key,
+            await Kernel.create(gpu, {
+              label: key,
+              code: codeFor(t),
+              entryPoint,
+              constants: { A_KM: al === "km" ? 1 : 0, B_NK: bl === "nk" ? 1 : 0 },
+            }),
+          );
+        })
+      )
+    ),
+  );
+  // dbias (f32) from dout stored as `type`.
+  const biasTypes: GemmTypes = { a: type, b: "f32", c: "f32" };
   const biasKernel = await Kernel.create(gpu, {
     label: "matmul bias_backward",
-    code,
+    code: codeFor(biasTypes),
     entryPoint: "bias_backward",
   });
   const noBias = createBuffer(gpu, 16, "matmul no-bias placeholder");
 
-  /** Largest piece of `rows` rows of an operand (row length `cols`, stride `ld`) to bind. */
-  function rowsPerPiece(what: string, rows: number, cols: number, ld: number, tile: number) {
-    const r = rowsPerWindow(what, rows, cols, ld, maxBinding, gpu.offsetAlignment);
+  /**
+   * Largest piece of `rows` rows of an operand (row length `cols`, stride `ld`, elements of
+   * `type`) to bind.
+   */
+  function rowsPerPiece(
+    what: string,
+    rows: number,
+    cols: number,
+    ld: number,
+    tile: number,
+    type: StorageType,
+  ) {
+    const e = elementBytes(type);
+    const r = rowsPerWindow(what, rows, cols, ld, maxBinding, gpu.offsetAlignment, e);
     return r > tile && r < rows ? r - r % tile : r; // whole tiles, unless one piece does
   }
 
@@ -168,6 +232,14 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
       }
     }
     if (M === 0 || N === 0) return [];
+    const types = d.types ?? F32;
+    const entry = entriesFor(types);
+    if (!kernels.has(`${entry[0]} ${typesKey(types)} mk@nk`)) {
+      throw new Error(
+        `${label}: operand types ${typesKey(types)} (a,b,c) are not compiled for storage ` +
+          `"${type}" (see gemmTypeSets)`,
+      );
+    }
     const aKM = d.aLayout === "km";
     const bNK = d.bLayout === "nk";
     const lda = d.lda ?? (aKM ? M : K);
@@ -175,13 +247,27 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     const ldc = d.ldc ?? N;
     // Piece sizes: each operand limits the dimension that indexes its stored rows.
     let pm = Math.min(M, MAX_GRID * BM), pn = Math.min(N, MAX_GRID * BN), pk = K;
-    const aRows = rowsPerPiece(`${label}: a`, aKM ? K : M, aKM ? M : K, lda, aKM ? tiles.BK : BM);
+    const aRows = rowsPerPiece(
+      `${label}: a`,
+      aKM ? K : M,
+      aKM ? M : K,
+      lda,
+      aKM ? tiles.BK : BM,
+      types.a,
+    );
     if (aKM) pk = Math.min(pk, aRows);
     else pm = Math.min(pm, aRows);
-    const bRows = rowsPerPiece(`${label}: b`, bNK ? N : K, bNK ? K : N, ldb, bNK ? BN : tiles.BK);
+    const bRows = rowsPerPiece(
+      `${label}: b`,
+      bNK ? N : K,
+      bNK ? K : N,
+      ldb,
+      bNK ? BN : tiles.BK,
+      types.b,
+    );
     if (bNK) pn = Math.min(pn, bRows);
     else pk = Math.min(pk, bRows);
-    pm = Math.min(pm, rowsPerPiece(`${label}: c`, M, N, ldc, BM));
+    pm = Math.min(pm, rowsPerPiece(`${label}: c`, M, N, ldc, BM, types.c));
     const scattered = (aKM && lda > BM) || (!bNK && ldb > BN);
     if (scattered && pk > kChunk) {
       // Passes of equal length (multiples of 4 keep the 16-byte loads) rather than a short tail.
@@ -197,16 +283,17 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
         const mc = Math.min(pm, M - m0);
         for (let n0 = 0; n0 < N; n0 += pn) {
           const nc = Math.min(pn, N - n0);
+          const ta = types.a, tb = types.b;
           const a = aKM
-            ? window(`${label}: a`, d.a, d.aOffset ?? 0, k0, kc, m0, mc, lda)
-            : window(`${label}: a`, d.a, d.aOffset ?? 0, m0, mc, k0, kc, lda);
+            ? window(`${label}: a`, d.a, d.aOffset ?? 0, k0, kc, m0, mc, lda, ta)
+            : window(`${label}: a`, d.a, d.aOffset ?? 0, m0, mc, k0, kc, lda, ta);
           const b = bNK
-            ? window(`${label}: b`, d.b, d.bOffset ?? 0, n0, nc, k0, kc, ldb)
-            : window(`${label}: b`, d.b, d.bOffset ?? 0, k0, kc, n0, nc, ldb);
-          const c = window(`${label}: c`, d.c, d.cOffset ?? 0, m0, mc, n0, nc, ldc);
+            ? window(`${label}: b`, d.b, d.bOffset ?? 0, n0, nc, k0, kc, ldb, tb)
+            : window(`${label}: b`, d.b, d.bOffset ?? 0, k0, kc, n0, nc, ldb, tb);
+          const c = window(`${label}: c`, d.c, d.cOffset ?? 0, m0, mc, n0, nc, ldc, types.c);
           const hasBias = first && d.bias != null;
           const bias = hasBias
-            ? window(`${label}: bias`, d.bias!, d.biasOffset ?? 0, 0, 1, n0, nc, nc)
+            ? window(`${label}: bias`, d.bias!, d.biasOffset ?? 0, 0, 1, n0, nc, nc, tb)
             : { range: noBias, offset: 0 };
           const params = new Uint32Array([
             mc,
@@ -224,9 +311,10 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
           ]);
           // 16-byte loads need K, the dimensions loaded as vec4, leading dimensions and
           // offsets to be multiples of 4.
-          const vec4 = hasVec4 && kc % 4 === 0 && a.offset % 4 === 0 && b.offset % 4 === 0 &&
+          const vec4 = entry.length > 1 && kc % 4 === 0 && a.offset % 4 === 0 &&
+            b.offset % 4 === 0 &&
             lda % 4 === 0 && ldb % 4 === 0 && (!aKM || mc % 4 === 0) && (bNK || nc % 4 === 0);
-          const kernel = kernels.get(`${vec4 ? "matmul_regs4" : entries[0]} ${layout}`)!;
+          const kernel = kernels.get(`${entry[vec4 ? 1 : 0]} ${typesKey(types)} ${layout}`)!;
           dispatches.push(
             kernel.bind(
               [Math.ceil(nc / BN), Math.ceil(mc / BM)],
@@ -249,18 +337,20 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     col0: number,
     cols: number,
     ld: number,
+    type: StorageType,
   ) {
     const start = base + row0 * ld + col0;
-    return bindWindow(what, binding, start, (rows - 1) * ld + cols, gpu.offsetAlignment);
+    const count = (rows - 1) * ld + cols;
+    return bindWindow(what, binding, start, count, gpu.offsetAlignment, elementBytes(type));
   }
 
   function biasBackward(b: { dbias: Binding; dout: Binding }, s: { N: number; OC: number }) {
-    const pieceRows = rowsPerPiece("matmul bias_backward: dout", s.N, s.OC, s.OC, BIAS_WY);
+    const pieceRows = rowsPerPiece("matmul bias_backward: dout", s.N, s.OC, s.OC, BIAS_WY, type);
     const dispatches: Dispatch[] = [];
     for (let r0 = 0; r0 < s.N; r0 += pieceRows) {
       const rows = Math.min(pieceRows, s.N - r0);
-      const dout = window("bias_backward: dout", b.dout, 0, r0, rows, 0, s.OC, s.OC);
-      const dbias = window("bias_backward: dbias", b.dbias, 0, 0, 1, 0, s.OC, s.OC);
+      const dout = window("bias_backward: dout", b.dout, 0, r0, rows, 0, s.OC, s.OC, type);
+      const dbias = window("bias_backward: dbias", b.dbias, 0, 0, 1, 0, s.OC, s.OC, "f32");
       const params = new Uint32Array([rows, s.OC, 0, s.OC, 0, 0, dout.offset, 0, dbias.offset]);
       dispatches.push(
         biasKernel.bind([Math.ceil(s.OC / BIAS_WX)], [dbias.range, dout.range], params),
@@ -271,6 +361,7 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
 
   return {
     tiles,
+    type,
     gemm,
     biasBackward,
     forward(b, s) {
@@ -285,6 +376,7 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
         K: s.C,
         aLayout: "mk",
         bLayout: "nk",
+        types: { a: type, b: type, c: type },
       });
     },
     backward(b, s) {
@@ -301,6 +393,7 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
           aLayout: "mk",
           bLayout: "kn",
           accumulate: s.accumulateDinp ?? false,
+          types: { a: type, b: type, c: type },
         }));
       }
       if (b.dweight) {
@@ -315,6 +408,7 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
           aLayout: "km",
           bLayout: "kn",
           accumulate: true,
+          types: { a: type, b: type, c: "f32" },
         }));
       }
       if (b.dbias) out.push(...biasBackward({ dbias: b.dbias, dout: b.dout }, s));

@@ -8,7 +8,8 @@
 import type { Gpu } from "../gpu/device.ts";
 import type { Binding } from "../gpu/buffer.ts";
 import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
-import code from "../../kernels/residual.wgsl" with { type: "text" };
+import { specializeStorage, type StorageType } from "../gpu/storage.ts";
+import source from "../../kernels/residual.wgsl" with { type: "text" };
 
 /** Prepared residual dispatches. */
 export interface ResidualOp {
@@ -18,8 +19,12 @@ export interface ResidualOp {
   backward(b: { da: Binding; db: Binding; dout: Binding }, s: { n: number }): Dispatch[];
 }
 
-/** Compile the residual kernels. */
-export async function createResidual(gpu: Gpu): Promise<ResidualOp> {
+/** Compile the residual kernels for tensors stored as `type`. */
+export async function createResidual(gpu: Gpu, type: StorageType = "f32"): Promise<ResidualOp> {
+  const code = specializeStorage(
+    source,
+    Object.fromEntries(["out", "a", "b", "da", "db", "dout"].map((name) => [name, type])),
+  );
   const [fwd, bwd] = await Promise.all(
     ["residual_forward", "residual_backward"].map((entryPoint) =>
       Kernel.create(gpu, { label: entryPoint, code, entryPoint })
@@ -27,10 +32,10 @@ export async function createResidual(gpu: Gpu): Promise<ResidualOp> {
   );
   return {
     forward(b, { n }) {
-      return [fwd.bind(grid(Math.ceil(n / 64)), [b.out, b.a, b.b], new Uint32Array([n]))];
+      return [fwd.bind(grid(Math.ceil(n / 128)), [b.out, b.a, b.b], new Uint32Array([n]))];
     },
     backward(b, { n }) {
-      return [bwd.bind(grid(Math.ceil(n / 64)), [b.da, b.db, b.dout], new Uint32Array([n]))];
+      return [bwd.bind(grid(Math.ceil(n / 128)), [b.da, b.db, b.dout], new Uint32Array([n]))];
     },
   };
 }

@@ -7,12 +7,17 @@
  * none on 1-D ones; the model lays them out as few contiguous segments). Buffers of any size
  * are bound in chunks of at most maxBinding bytes. lr and the step number change every step:
  * call `setStep(t, lr)` before submitting each step's dispatches.
+ *
+ * With a `copy` binding the step also writes the new parameters in the op's copy storage type
+ * (a bf16 model's working copy of its f32 master weights); {@link AdamWOp.copy} refreshes that
+ * copy after the master weights were uploaded.
  */
 import type { Gpu } from "../gpu/device.ts";
 import { asRange, type Binding, subRange } from "../gpu/buffer.ts";
 import { flatWindows } from "../gpu/window.ts";
 import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
-import code from "../../kernels/adamw.wgsl" with { type: "text" };
+import { elementBytes, specializeStorage, type StorageType } from "../gpu/storage.ts";
+import source from "../../kernels/adamw.wgsl" with { type: "text" };
 
 /** Hyperparameters fixed for a run (the seed recipe: 0.9, 0.95, 1e-8, 0.125). */
 export interface AdamWConfig {
@@ -45,36 +50,69 @@ export interface AdamWOp {
    * segment are left alone. All four flat bindings must start on `gpu.offsetAlignment`.
    */
   bind(
-    b: { params: Binding; grads: Binding; m: Binding; v: Binding; normScale: Binding },
+    b: {
+      params: Binding;
+      grads: Binding;
+      m: Binding;
+      v: Binding;
+      normScale: Binding;
+      copy?: Binding;
+    },
     segments: readonly AdamWSegment[],
     config: AdamWConfig,
   ): AdamWStep;
+  /** copy (n) = params (n) in the copy storage type, elements [0, n). */
+  copy(b: { params: Binding; copy: Binding }, n: number): Dispatch[];
 }
 
 /** Options for {@link createAdamW}. */
 export interface AdamWOptions {
   /** Largest byte size of one binding (default `gpu.maxBinding`; tests make it small). */
   maxBinding?: number;
+  /** Storage of the parameter copy (default bf16), when bound. */
+  copyType?: StorageType;
 }
 
-/** Compile the AdamW kernel. */
+/** Compile the AdamW kernels. */
 export async function createAdamW(gpu: Gpu, options: AdamWOptions = {}): Promise<AdamWOp> {
-  const kernel = await Kernel.create(gpu, {
-    label: "adamw_step",
-    code,
-    entryPoint: "adamw_step",
-  });
+  const copyType = options.copyType ?? "bf16";
+  const code = specializeStorage(source, { copy: copyType, copy_dst: copyType });
+  const [kernel, kernelCopy, copyKernel] = await Promise.all(
+    ["adamw_step", "adamw_step_copy", "copy_params"].map((entryPoint) =>
+      Kernel.create(gpu, { label: entryPoint, code, entryPoint })
+    ),
+  );
   const maxBinding = options.maxBinding ?? gpu.maxBinding;
+  // Windows start on twice the alignment in f32 elements, so that the copy's (2-byte elements
+  // when bf16) starts on the alignment too.
+  const copyBytes = elementBytes(copyType);
+  const windows = (start: number, end: number) =>
+    flatWindows(start, end, maxBinding, gpu.offsetAlignment * 4 / copyBytes);
   return {
+    copy(b, n) {
+      return windows(0, n).map((c) =>
+        copyKernel.bind(
+          grid(Math.ceil((c.hi - c.lo) / 64)),
+          [
+            subRange(b.copy, c.base * copyBytes, Math.ceil(c.count * copyBytes / 4) * 4),
+            subRange(b.params, c.base * 4, c.count * 4),
+          ],
+          stepParams({ beta1: 0, beta2: 0, eps: 0, weightDecay: 0 }, false, c.lo, c.hi, 1, 0),
+        )
+      );
+    },
     bind(b, segments, config) {
       checkSegments(segments, b);
       const parts: { dispatch: Dispatch; lo: number; hi: number; decay: boolean }[] = [];
       for (const segment of segments) {
-        for (const c of flatWindows(segment.start, segment.end, maxBinding, gpu.offsetAlignment)) {
+        for (const c of windows(segment.start, segment.end)) {
           const range = (x: Binding) => subRange(x, c.base * 4, c.count * 4);
-          const dispatch = kernel.bind(
+          const flat = [range(b.params), range(b.grads), range(b.m), range(b.v), b.normScale];
+          const copy = b.copy &&
+            subRange(b.copy, c.base * copyBytes, Math.ceil(c.count * copyBytes / 4) * 4);
+          const dispatch = (copy ? kernelCopy : kernel).bind(
             grid(Math.ceil((c.hi - c.lo) / 64)),
-            [range(b.params), range(b.grads), range(b.m), range(b.v), b.normScale],
+            copy ? [...flat, copy] : flat,
             stepParams(config, segment.decay, c.lo, c.hi, 1, 0),
           );
           parts.push({ dispatch, lo: c.lo, hi: c.hi, decay: segment.decay });
@@ -121,7 +159,7 @@ function stepParams(
 
 function checkSegments(
   segments: readonly AdamWSegment[],
-  b: { params: Binding; grads: Binding; m: Binding; v: Binding },
+  b: { params: Binding; grads: Binding; m: Binding; v: Binding; copy?: Binding },
 ) {
   const n = Math.min(...[b.params, b.grads, b.m, b.v].map((x) => asRange(x).size)) / 4;
   const sorted = [...segments].sort((x, y) => x.start - y.start);
