@@ -83,6 +83,36 @@ export async function runTrain(args: string[], env: Record<string, string> = {})
   return text;
 }
 
+/** Run training to its end: exit code and output (stdout then stderr). */
+export async function trainOutcome(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await spawnTrain(args).output();
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+/** Every file under `dir` (relative path -> bytes), to show later that nothing changed. */
+export async function snapshotFiles(dir: string): Promise<Map<string, Uint8Array>> {
+  const files = new Map<string, Uint8Array>();
+  const walk = async (sub: string) => {
+    for await (const e of Deno.readDir(join(dir, sub))) {
+      const rel = sub ? `${sub}/${e.name}` : e.name;
+      if (e.isDirectory) await walk(rel);
+      else files.set(rel, await Deno.readFile(join(dir, rel)));
+    }
+  };
+  await walk("");
+  return files;
+}
+
+/** The files that differ between two snapshots (added, removed or changed), for asserts. */
+export function changedFiles(a: Map<string, Uint8Array>, b: Map<string, Uint8Array>): string[] {
+  const same = (x?: Uint8Array, y?: Uint8Array) =>
+    x !== undefined && y !== undefined && x.length === y.length && x.every((v, i) => v === y[i]);
+  return [...new Set([...a.keys(), ...b.keys()])].filter((k) => !same(a.get(k), b.get(k))).sort();
+}
+
 /** step -> train_loss from a run's metrics.jsonl. */
 export async function trainLosses(out: string): Promise<Map<number, number>> {
   const losses = new Map<number, number>();

@@ -1,4 +1,5 @@
 import {
+  checkpointPath,
   latestCheckpoint,
   listCheckpoints,
   loadCheckpoint,
@@ -80,7 +81,7 @@ Deno.test("checkpoint: round trip of weights, AdamW moments and metadata", async
   assertEquals([...await c.readTensor("adam_v", "ln_f.weight")], [...v.subarray(64, 67)]);
 });
 
-Deno.test("checkpoint: keeps the newest K, drops an abandoned future and stale temps", async () => {
+Deno.test("checkpoint: keeps the newest K, moves an abandoned future aside, drops stale temps", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ckpt_keep_" });
   const save = (step: number, keep = 2) =>
     saveCheckpoint(dir, { step, layout: LAYOUT, params: flat(step), config: {}, keep });
@@ -92,9 +93,26 @@ Deno.test("checkpoint: keeps the newest K, drops an abandoned future and stale t
   await save(5, 3);
   assertEquals(listCheckpoints(dir).map((c) => c.step), [3, 4, 5]);
   assert(![...Deno.readDirSync(dir)].some((e) => e.name.includes(".tmp-")), "stale temp kept");
-  // Resumed from step 3 and saved step 4 again: the old 4 and 5 belong to the abandoned run.
+  // Resumed from step 3 and saved step 4 again: the old 4 and 5 belong to the abandoned run,
+  // and are moved aside whole, not deleted; a second abandoned 5 does not overwrite the first.
+  const [old4, old5] = [4, 5].map((step) => Deno.readFileSync(checkpointPath(dir, step)));
   await save(4);
   assertEquals(listCheckpoints(dir).map((c) => c.step), [3, 4]);
+  const abandoned = join(dir, "abandoned");
+  assertEquals(Deno.readFileSync(join(abandoned, "step_00000004.safetensors")), old4);
+  assertEquals(Deno.readFileSync(join(abandoned, "step_00000005.safetensors")), old5);
+  await save(5);
+  await save(3);
+  assertEquals(
+    [...Deno.readDirSync(abandoned)].map((e) => e.name).sort(),
+    [
+      "step_00000004.1.safetensors",
+      "step_00000004.safetensors",
+      "step_00000005.1.safetensors",
+      "step_00000005.safetensors",
+    ],
+  );
+  await save(4);
   using c = await loadCheckpoint(latestCheckpoint(dir)!);
   const into = { params: new Float32Array(FLOATS) };
   await c.readInto(LAYOUT, into);

@@ -45,6 +45,18 @@ Deno.test("metrics: resume drops steps after the checkpoint and a torn line", as
   assertEquals(await readMetrics(path), []);
 });
 
+Deno.test("metrics: resume repairs a torn last line that ends in a newline or zeros", async () => {
+  for (const tail of ['{"step":3,"train_lo\n', "\0\0\0\0", "\0\0\n"]) {
+    const path = join(dir, "torn.jsonl");
+    await Deno.writeTextFile(path, '{"step":1}\n{"step":2}\n' + tail);
+    const w = await MetricsWriter.open(path, { resumeStep: 2 });
+    assertEquals([w.torn, w.dropped], [true, 1], JSON.stringify(tail));
+    w.write({ step: 3 });
+    w.close();
+    assertEquals(await Deno.readTextFile(path), '{"step":1}\n{"step":2}\n{"step":3}\n');
+  }
+});
+
 Deno.test("metrics: reader ignores a line being written, rejects bad lines by line number", async () => {
   const path = join(dir, "bad.jsonl");
   await Deno.writeTextFile(path, '{"step":1}\n{"step":2,"x"');

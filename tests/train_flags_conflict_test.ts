@@ -20,6 +20,11 @@ const CASES = [
     fix: "drop --init-from to resume",
   },
   {
+    flags: ["--resume", "--move-aside"],
+    names: ["--resume", "--move-aside"],
+    fix: "applies to a fresh run only",
+  },
+  {
     flags: ["--grad-accum", "2", "--total-batch-tokens", "64"],
     names: ["--grad-accum", "--total-batch-tokens"],
     fix: "give one",
@@ -30,6 +35,7 @@ Deno.test("train flag conflicts: resolution refuses each pair, naming both flags
   const pairs = [
     { model: "gpt2-xl", initFrom: "weights" },
     { resume: true, initFrom: "weights" },
+    { resume: true, moveAside: true },
     { gradAccum: 2, totalBatchTokens: 64 },
   ] as const;
   for (const [i, given] of pairs.entries()) {

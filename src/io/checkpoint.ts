@@ -14,22 +14,25 @@
  *
  * Crash safety: each file is written to a temporary name, fsynced and renamed (see
  * src/io/atomic.ts), so a file under a `step_*` name is always complete; there is no "latest"
- * pointer to go stale: the latest checkpoint is the highest step present. After a save,
- * checkpoints at later steps (left by a run that was resumed from an earlier one: an abandoned
- * future) are deleted, then all but the newest `keep`. Only rank 0 saves.
+ * pointer to go stale: the latest checkpoint is the highest step present. Before a save,
+ * checkpoints at its step or later (left by a run that was resumed from an earlier one: an
+ * abandoned future, or a file that failed to load) are moved into `DIR/abandoned/`, never
+ * deleted; after it, all but the newest `keep` are deleted (rotation). Only rank 0 saves.
  *
  * Memory: tensors are streamed one by one. The flat buffers may be given as functions that are
  * called only when their group's turn comes (e.g. a GPU readback), so the host holds one flat
  * buffer at a time.
  */
-import { join } from "node:path";
-import { removeStaleTemps } from "./atomic.ts";
+import { basename, join } from "node:path";
+import { removeStaleTemps, syncDir } from "./atomic.ts";
 import { SafetensorsReader, type TensorSource, writeSafetensors } from "./safetensors.ts";
 
 /** Version of the layout described above; bumped on incompatible changes. */
 export const CHECKPOINT_FORMAT_VERSION = 1;
 const FORMAT = "repgpt-checkpoint";
 const FILE_RE = /^step_(\d+)\.safetensors$/;
+/** Where checkpoints of an abandoned future go, inside the checkpoint folder. */
+const ABANDONED = "abandoned";
 
 /** Where a tensor lives in the flat buffers (src/model/params.ts's ParamTensor fits). */
 export interface TensorSlot {
@@ -112,6 +115,7 @@ export async function saveCheckpoint(dir: string, o: SaveCheckpointOptions): Pro
   }
   await Deno.mkdir(dir, { recursive: true });
   await removeStaleTemps(dir);
+  await setAsideCheckpoints(dir, o.step);
   const path = checkpointPath(dir, o.step);
 
   const groups: [Group, FlatSource][] = [["params", o.params]];
@@ -152,14 +156,42 @@ export async function saveCheckpoint(dir: string, o: SaveCheckpointOptions): Pro
   });
   held = null;
 
-  const all = listCheckpoints(dir);
-  const older = all.filter((c) => c.step < o.step);
-  const doomed = [
-    ...all.filter((c) => c.step > o.step), // an abandoned future
-    ...older.slice(0, Math.max(0, older.length - (keep - 1))),
-  ];
-  for (const c of doomed) await Deno.remove(c.path).catch(() => {});
+  const older = listCheckpoints(dir).filter((c) => c.step < o.step);
+  for (const c of older.slice(0, Math.max(0, older.length - (keep - 1)))) {
+    await Deno.remove(c.path).catch(() => {});
+  }
   return path;
+}
+
+/**
+ * Move the checkpoints of `dir` at step `from` or later into `dir/abandoned/` (a name already
+ * taken there gets a `.N` suffix). Returns the new paths.
+ */
+export async function setAsideCheckpoints(dir: string, from: number): Promise<string[]> {
+  const ahead = listCheckpoints(dir).filter((c) => c.step >= from);
+  if (ahead.length === 0) return [];
+  const aside = join(dir, ABANDONED);
+  await Deno.mkdir(aside, { recursive: true });
+  const moved: string[] = [];
+  for (const c of ahead) {
+    const name = basename(c.path, ".safetensors");
+    let to = join(aside, `${name}.safetensors`);
+    for (let n = 1; await exists(to); n++) to = join(aside, `${name}.${n}.safetensors`);
+    await Deno.rename(c.path, to);
+    moved.push(to);
+  }
+  await syncDir(dir);
+  return moved;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
 }
 
 /** An open checkpoint: metadata parsed, tensors read on request. Close it when done. */

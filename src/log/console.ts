@@ -62,6 +62,25 @@ export function formatEvalLine(e: EvalLine): string {
   ].join(" | ");
 }
 
+/** HellaSwag at an eval: `step  40/300 | hellaswag acc_norm 0.2650 acc 0.2600 | 200 examples | 3.10 s`. */
+export function formatHellaSwagLine(
+  h: {
+    step: number;
+    maxSteps: number;
+    acc: number;
+    accNorm: number;
+    examples: number;
+    seconds: number;
+  },
+): string {
+  return [
+    stepPrefix(h.step, h.maxSteps),
+    `hellaswag acc_norm ${h.accNorm.toFixed(4)} acc ${h.acc.toFixed(4)}`,
+    `${h.examples} examples`,
+    `${h.seconds.toFixed(2)} s`,
+  ].join(" | ");
+}
+
 /** An integer with comma thousands separators, independent of the locale: 52430.4 -> "52,430". */
 export function formatThousands(x: number): string {
   if (!Number.isFinite(x)) return String(x);

@@ -9,8 +9,8 @@
  * Resuming from a checkpoint at step S keeps the lines with `step <= S` and drops the rest: the
  * interrupted run logged steps past S that the resumed run will log again, and a file with two
  * different losses for one step would be wrong for every plot. A torn last line (killed
- * mid-write) is dropped too. Starting fresh empties the file: its lines belong to a run that
- * left no checkpoint to continue.
+ * mid-write: no newline, or not a record) is dropped too, and so repaired. Starting fresh
+ * empties the file (the trainer moves an earlier run's file aside first).
  */
 import { dirname } from "node:path";
 import { writeAtomic } from "../io/atomic.ts";
@@ -31,6 +31,8 @@ export class MetricsWriter {
     file: Deno.FsFile,
     /** Lines dropped on open (steps after the resume step, or a torn last line). */
     readonly dropped: number,
+    /** Whether a torn last line was found on open (and dropped). */
+    readonly torn: boolean,
   ) {
     this.#file = file;
   }
@@ -44,17 +46,18 @@ export class MetricsWriter {
     { resumeStep }: { resumeStep: number | null },
   ): Promise<MetricsWriter> {
     await Deno.mkdir(dirname(path), { recursive: true });
-    let dropped = 0;
+    let dropped = 0, torn = false;
     if (resumeStep === null) {
       await writeAtomic(path, "");
     } else {
-      const { records, lines, torn } = await parseFile(path);
-      const kept = records.filter((r) => r.step <= resumeStep);
-      dropped = lines - kept.length + (torn ? 1 : 0);
+      const found = await parseFile(path);
+      const kept = found.records.filter((r) => r.step <= resumeStep);
+      torn = found.torn;
+      dropped = found.lines - kept.length + (torn ? 1 : 0);
       if (dropped > 0) await writeAtomic(path, kept.map(encodeLine).join(""));
     }
     const file = await Deno.open(path, { append: true, create: true });
-    return new MetricsWriter(path, file, dropped);
+    return new MetricsWriter(path, file, dropped, torn);
   }
 
   /** Append one record as one line. */
@@ -95,17 +98,37 @@ async function parseFile(
     throw e;
   }
   const lines = text.split("\n");
-  const torn = lines.pop() !== ""; // text after the last newline was cut mid-write
+  let torn = lines.pop() !== ""; // text after the last newline was cut mid-write
+  // A last line that is not JSON is torn too (e.g. zeros a crash left after the data).
+  if (!torn && lines.length > 0 && !isJson(lines.at(-1)!)) {
+    lines.pop();
+    torn = true;
+  }
   const records = lines.map((line, i) => {
-    let record: unknown;
-    try {
-      record = JSON.parse(line);
-    } catch {
-      throw new Error(`${path}:${i + 1}: not a JSON line: ${line.slice(0, 80)}`);
-    }
-    const step = (record as MetricsRecord | null)?.step;
-    if (!Number.isSafeInteger(step)) throw new Error(`${path}:${i + 1}: no integer "step"`);
-    return record as MetricsRecord;
+    const record = parseLine(line);
+    if (typeof record === "string") throw new Error(`${path}:${i + 1}: ${record}`);
+    return record;
   });
   return { records, lines: lines.length, torn };
+}
+
+function isJson(line: string): boolean {
+  try {
+    JSON.parse(line);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The record on `line`, or why it is none. */
+function parseLine(line: string): MetricsRecord | string {
+  let record: unknown;
+  try {
+    record = JSON.parse(line);
+  } catch {
+    return `not a JSON line: ${line.slice(0, 80)}`;
+  }
+  const step = (record as MetricsRecord | null)?.step;
+  return Number.isSafeInteger(step) ? record as MetricsRecord : 'no integer "step"';
 }

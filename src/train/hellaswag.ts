@@ -8,8 +8,14 @@
  * after a row's tokens never changes their losses). One forward and one readback per batch.
  */
 import type { GPT2 } from "../model/gpt2.ts";
-import { type HellaSwagExample, type HellaSwagRows, hellaswagRows } from "../data/hellaswag.ts";
-import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import {
+  type HellaSwagExample,
+  type HellaSwagRows,
+  hellaswagRows,
+  readHellaSwag,
+} from "../data/hellaswag.ts";
+import { Tokenizer } from "../tokenizer/tokenizer.ts";
+import type { Communicator } from "../distributed/communicator.ts";
 
 /** One example's scores. */
 export interface HellaSwagScore {
@@ -24,6 +30,9 @@ export interface HellaSwagScore {
 export interface HellaSwagResult {
   acc: number;
   accNorm: number;
+  /** Examples predicted right by summed and by mean loss. */
+  correct: number;
+  correctNorm: number;
   examples: number;
   /** Examples with a row cut from the left to fit the model's T. */
   cut: number;
@@ -86,10 +95,57 @@ export async function scoreHellaSwag(
   return {
     acc: correct / examples.length,
     accNorm: correctNorm / examples.length,
+    correct,
+    correctNorm,
     examples: examples.length,
     cut: prepared.filter((p) => p.cut).length,
     scores,
   };
+}
+
+/**
+ * HellaSwag during training: at each eval every rank scores its share of the examples (every
+ * W-th, from its rank) with the training model, and the counts are summed over ranks.
+ */
+export class HellaSwagEval {
+  private constructor(
+    readonly examples: readonly HellaSwagExample[],
+    readonly tok: Tokenizer,
+    readonly comm: Communicator,
+  ) {}
+
+  /** Read `file` (at most `limit` examples) for a run of `comm`'s ranks. */
+  static async open(
+    file: string,
+    { limit, vocabSize, comm }: { limit: number | null; vocabSize: number; comm: Communicator },
+  ): Promise<HellaSwagEval> {
+    const [examples, tok] = await Promise.all([
+      readHellaSwag(file, limit ?? Infinity),
+      Tokenizer.gpt2(),
+    ]);
+    if (vocabSize <= tok.eot) {
+      throw new Error(
+        `--hellaswag ${file}: the model's vocabulary (${vocabSize}) is not GPT-2's (${
+          tok.eot + 1
+        })`,
+      );
+    }
+    return new HellaSwagEval(examples, tok, comm);
+  }
+
+  /** acc and acc_norm of `model` over all examples; every rank must call it. */
+  async score(model: GPT2): Promise<{ acc: number; accNorm: number; examples: number }> {
+    const { rank, worldSize } = this.comm;
+    const mine = this.examples.filter((_, i) => i % worldSize === rank);
+    const r = mine.length > 0
+      ? await scoreHellaSwag(model, mine, this.tok)
+      : { correct: 0, correctNorm: 0 };
+    const counts = new Float32Array([r.correct, r.correctNorm]);
+    await this.comm.allReduceMean(counts); // exact integers: the mean times W, rounded
+    const [correct, correctNorm] = Array.from(counts, (c) => Math.round(c * worldSize));
+    const n = this.examples.length;
+    return { acc: correct / n, accNorm: correctNorm / n, examples: n };
+  }
 }
 
 /** Index of the smallest value (the first on ties, as numpy's argmin). */

@@ -1,21 +1,29 @@
 /**
- * Where a run's weights come from: the latest checkpoint (`--resume`: weights, AdamW moments,
- * step, data position and RNG), `--init-from` (a Hugging Face dir or one of our checkpoints:
- * weights only), or a fresh init of the `--model` preset.
+ * Where a run's weights come from: `--resume` (the newest loadable checkpoint in
+ * `OUT/checkpoints`: weights, AdamW moments, step, data position and RNG), `--init-from` (a
+ * Hugging Face dir or one of our checkpoints: weights only), or a fresh init of the `--model`
+ * preset.
+ *
+ * Resume does not give up on one bad file: a checkpoint that fails to load (truncated, damaged,
+ * weights only) is skipped, saying which and why, and the next older one is tried; the trainer's
+ * first save then moves the skipped ones into `checkpoints/abandoned/`.
  */
+import { join } from "node:path";
 import { type GPT2Config, presetConfig } from "../model/config.ts";
 import { paramLayout } from "../model/params.ts";
 import { initParams } from "../model/init.ts";
 import { loadWeights, modelFromCheckpoint } from "../model/weights.ts";
-import type { LoaderState } from "../data/loader.ts";
-import { loadCheckpoint } from "../io/checkpoint.ts";
-import type { RngState } from "../model/rng.ts";
+import { listCheckpoints, loadCheckpoint } from "../io/checkpoint.ts";
+import { Rng, type RngState } from "../model/rng.ts";
 import type { TrainConfig } from "./options.ts";
+import { OptionError } from "./option_table.ts";
 
 /** The state a run starts from. */
 export interface RunStart {
-  /** Optimizer steps already done. */
+  /** Updates already done: 0, or the step of the checkpoint resumed from. */
   step: number;
+  /** The checkpoint resumed from, or null. */
+  checkpoint: string | null;
   modelConfig: GPT2Config;
   /** Flat parameters in `paramLayout(modelConfig)` order. */
   params: Float32Array;
@@ -23,14 +31,19 @@ export interface RunStart {
   /** AdamW moments, when resuming. */
   m?: Float32Array;
   v?: Float32Array;
-  loaderState?: LoaderState;
+  /** The data loader's position (opaque here: the loader validates it), when resuming. */
+  loaderState?: unknown;
   rngState?: RngState;
+  /** What rank 0 prints: where the run starts from. */
+  notes: string[];
+  /** What rank 0 warns about: checkpoints skipped and why, settings changed since the save. */
+  warnings: string[];
 }
 
 /** Load or initialise the starting state for `config`. */
-export async function loadStart(config: TrainConfig, resumeFrom: string | null): Promise<RunStart> {
-  const start = resumeFrom
-    ? await fromCheckpoint(resumeFrom, config)
+export async function loadStart(config: TrainConfig): Promise<RunStart> {
+  const start = config.resume
+    ? await fromNewestCheckpoint(config)
     : config.initFrom
     ? await fromWeights(config.initFrom)
     : fresh(config);
@@ -39,50 +52,91 @@ export async function loadStart(config: TrainConfig, resumeFrom: string | null):
       `--seq-len ${config.seqLen} is longer than the model's context ${start.modelConfig.maxSeqLen}`,
     );
   }
+  if (start.checkpoint && config.maxSteps <= start.step) {
+    throw new OptionError(
+      `--max-steps ${config.maxSteps} is not above the step ${start.step} of ${start.checkpoint}, ` +
+        `so there is nothing left to train: give a --max-steps above ${start.step} to go on`,
+    );
+  }
   return start;
 }
 
 async function fromWeights(path: string): Promise<RunStart> {
   const { config, layout, params } = await loadWeights(path);
-  return { step: 0, modelConfig: config, params, layoutFloats: layout.totalFloats };
+  return {
+    step: 0,
+    checkpoint: null,
+    modelConfig: config,
+    params,
+    layoutFloats: layout.totalFloats,
+    notes: [`starting from the weights in ${path}`],
+    warnings: [],
+  };
 }
 
-function fresh(config: TrainConfig): RunStart {
+function fresh(config: TrainConfig, notes: string[] = [], warnings: string[] = []): RunStart {
   const modelConfig = presetConfig(config.model);
   const layout = paramLayout(modelConfig);
   return {
     step: 0,
+    checkpoint: null,
     modelConfig,
     params: initParams(layout, config.seed),
     layoutFloats: layout.totalFloats,
+    notes,
+    warnings,
   };
+}
+
+/** The newest checkpoint that loads, trying older ones past those that do not. */
+async function fromNewestCheckpoint(config: TrainConfig): Promise<RunStart> {
+  const dir = join(config.out, "checkpoints");
+  const found = listCheckpoints(dir).reverse();
+  if (found.length === 0) return fresh(config, [`no checkpoint in ${dir}: starting from scratch`]);
+  const skipped: string[] = [];
+  for (const { path } of found) {
+    try {
+      const start = await fromCheckpoint(path, config);
+      start.warnings.unshift(...skipped);
+      return start;
+    } catch (e) {
+      const reason = (e as Error).message.replace(`${path}: `, "");
+      skipped.push(`warning: skipped ${path}, it does not load: ${reason}`);
+    }
+  }
+  throw new Error(`--resume: no checkpoint in ${dir} loads:\n${skipped.join("\n")}`);
 }
 
 async function fromCheckpoint(path: string, config: TrainConfig): Promise<RunStart> {
   using ck = await loadCheckpoint(path);
-  const saved = ck.config as Partial<TrainConfig>;
-  for (const key of ["batchSize", "seqLen", "gradAccum", "model"] as const) {
-    if (saved[key] !== config[key]) {
-      console.warn(
-        `warning: resuming ${path} with ${key} ${config[key]} (it was saved with ` +
-          `${saved[key]}); the data order and losses will differ from an uninterrupted run`,
-      );
-    }
-  }
   if (!ck.hasOptimizer) throw new Error(`${path}: holds no AdamW state, cannot --resume from it`);
   const { config: modelConfig, layout, params } = await modelFromCheckpoint(ck);
   const m = new Float32Array(layout.totalFloats);
   const v = new Float32Array(layout.totalFloats);
   await ck.readInto(layout.tensors, { m, v });
-  console.log(`resuming from ${path} (step ${ck.step})`);
+  try {
+    Rng.fromState(ck.rngState as RngState);
+  } catch (e) {
+    throw new Error(`${path}: rng_state: ${(e as Error).message}`);
+  }
+  const saved = ck.config as Partial<TrainConfig>;
+  const warnings = (["batchSize", "seqLen", "gradAccum", "model"] as const)
+    .filter((key) => saved[key] !== config[key])
+    .map((key) =>
+      `warning: resuming ${path} with ${key} ${config[key]} (it was saved with ` +
+      `${saved[key]}); the data order and losses will differ from an uninterrupted run`
+    );
   return {
     step: ck.step,
+    checkpoint: path,
     modelConfig,
     params,
     layoutFloats: layout.totalFloats,
     m,
     v,
-    loaderState: ck.loaderState as LoaderState,
+    loaderState: ck.loaderState,
     rngState: ck.rngState as RngState,
+    notes: [`resuming from ${path} (step ${ck.step})`],
+    warnings,
   };
 }

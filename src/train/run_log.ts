@@ -1,10 +1,15 @@
 /**
  * Where a training run reports, on rank 0 only: the console line, `OUT/metrics.jsonl` and
  * TensorBoard event files in `OUT/tensorboard` with the seed's tags (`Loss/train`, `Loss/eval`,
- * `learning_rate`) plus `grad_norm` and `tokens_per_s`.
+ * `learning_rate`) plus `grad_norm`, `tokens_per_s` and, when scored, `HellaSwag/acc_norm`.
  */
 import { join } from "node:path";
-import { formatEvalLine, formatStepLine, type StepLine } from "../log/console.ts";
+import {
+  formatEvalLine,
+  formatHellaSwagLine,
+  formatStepLine,
+  type StepLine,
+} from "../log/console.ts";
 import { MetricsWriter } from "../log/metrics.ts";
 import { TensorBoardWriter } from "../log/tensorboard.ts";
 
@@ -30,10 +35,23 @@ export class RunLog {
    */
   static async open(out: string, maxSteps: number, resumeStep: number | null): Promise<RunLog> {
     const metrics = await MetricsWriter.open(join(out, "metrics.jsonl"), { resumeStep });
+    if (metrics.torn) {
+      console.warn(`warning: ${metrics.path}: dropped a torn last line (a run killed mid-write)`);
+    }
     const tensorboard = TensorBoardWriter.create(join(out, "tensorboard"), {
       purgeStep: resumeStep === null ? undefined : resumeStep + 1,
     });
     return new RunLog(maxSteps, metrics, tensorboard);
+  }
+
+  /** A console line. */
+  say(line: string): void {
+    console.log(line);
+  }
+
+  /** A warning, on stderr. */
+  warn(line: string): void {
+    console.warn(line);
   }
 
   step(s: StepReport): void {
@@ -62,6 +80,14 @@ export class RunLog {
     this.firstValLoss ??= valLoss;
     this.lastValLoss = valLoss;
     this.tensorboard.scalars(step, { "Loss/eval": valLoss });
+  }
+
+  /** HellaSwag accuracy at `step` (over `examples`, scored in `seconds`). */
+  hellaswag(step: number, acc: number, accNorm: number, examples: number, seconds: number): void {
+    const maxSteps = this.maxSteps;
+    console.log(formatHellaSwagLine({ step, maxSteps, acc, accNorm, examples, seconds }));
+    this.metrics.write({ step, hellaswag_acc: acc, hellaswag_acc_norm: accNorm });
+    this.tensorboard.scalars(step, { "HellaSwag/acc_norm": accNorm });
   }
 
   close(): void {

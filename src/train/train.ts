@@ -1,29 +1,35 @@
 /**
- * `deno task train`: the main job. One process per rank; rank 0 logs and checkpoints.
+ * The training loop: one rank of a `deno task train` job, top to bottom like nanoGPT's
+ * train.py.
  *
- * The loop, top to bottom (nanoGPT's train.py shape):
- *   eval at the start and every `evalInterval` updates;
- *   each step: zero grads, `gradAccum` micro-steps (upload batch, forward+backward),
- *   all-reduce the gradients across ranks, clip + AdamW at the scheduled lr;
- *   every `logInterval` steps read the loss and grad norm back (the only waits on the GPU);
- *   checkpoint every `checkpointInterval` updates and at the end; then sample.
+ * Steps count updates done: step 0 is the starting weights, step s the weights after the s-th
+ * AdamW update, which uses the schedule's lr at s - 1 (its 0-based index). Logs, evals and
+ * checkpoints at step s all see the weights after update s, and a checkpoint at step s resumes
+ * with update s + 1.
+ *
+ * Rank 0 alone owns the run folder: it holds its lock, prints, logs and writes checkpoints.
+ * The objects for that (`lock`, `log`) are null on the other ranks, so rank-0-only work reads
+ * `log?.` below; the Checkpointer is called on every rank (the ranks check that they agree)
+ * and writes on rank 0.
  */
 import { join } from "node:path";
 import type { Gpu } from "../gpu/device.ts";
 import { GPT2 } from "../model/gpt2.ts";
-import { evaluate } from "./evaluate.ts";
-import { DataLoader, EvalLoader } from "../data/loader.ts";
+import { Rng } from "../model/rng.ts";
+import { DataLoader, EvalLoader, type LoaderState } from "../data/loader.ts";
 import { listSplit } from "../data/splits.ts";
 import { learningRate } from "../optim/schedule.ts";
 import { type Communicator, sharedFloat32 } from "../distributed/communicator.ts";
-import { checkRanksAgree } from "../distributed/agree.ts";
-import { latestCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
-import { resolveTrainConfig, type TrainConfig, type TrainFlags } from "./options.ts";
+import { formatDuration } from "../log/progress.ts";
+import { writeAtomic } from "../io/atomic.ts";
+import type { TrainConfig } from "./options.ts";
+import { claimRunFolder } from "./run_folder.ts";
 import { ensureData, evalStepsThatFit } from "./data_source.ts";
 import { loadStart } from "./model_source.ts";
 import { RunLog } from "./run_log.ts";
-import { formatDuration } from "../log/progress.ts";
-import { Rng } from "../model/rng.ts";
+import { Checkpointer } from "./checkpointer.ts";
+import { evaluate } from "./evaluate.ts";
+import { HellaSwagEval } from "./hellaswag.ts";
 import { peakTflops, trainingFlopsPerToken } from "./mfu.ts";
 import { sampleText } from "./sample.ts";
 
@@ -33,15 +39,56 @@ export async function train(
   { comm, gpu }: { comm: Communicator; gpu: Gpu },
 ): Promise<void> {
   const rank0 = comm.rank === 0;
-  const say = (line: string) => rank0 && console.log(line);
-  say(`recipe: ${config.recipe}: ${config.recipeReason}`);
-
+  // Before anything else, so that a second trainer on this folder fails at once.
+  using _lock = rank0 ? await claimRunFolder(config) : null;
+  const start = await loadStart(config);
   const data = await ensureData(config.data, comm);
-  const checkpoints = join(config.out, "checkpoints");
-  const resumeFrom = config.resume ? latestCheckpoint(checkpoints) : null;
-  if (config.resume && !resumeFrom) say(`no checkpoint in ${checkpoints}: starting from scratch`);
-  const start = await loadStart(config, resumeFrom);
+
+  // Data, model, optimizer and RNG, as of step `start.step` (the data first: it fails faster).
   const { B, T } = { B: config.batchSize, T: config.seqLen };
+  const geometry = {
+    B,
+    T,
+    rank: comm.rank,
+    worldSize: comm.worldSize,
+    vocab: start.modelConfig.vocabSize,
+    vocabFrom: start.checkpoint
+      ? `the model in ${start.checkpoint}`
+      : config.initFrom
+      ? `the model from --init-from ${config.initFrom}`
+      : `the --model ${config.model} model`,
+  };
+  using loader = new DataLoader(listSplit(data, "train"), geometry);
+  if (start.checkpoint) {
+    try {
+      loader.restore(start.loaderState as LoaderState);
+    } catch (e) {
+      throw new Error(
+        `${start.checkpoint}: its data position does not fit the train split of ${data} ` +
+          `(saved with another --data?): ${(e as Error).message}`,
+      );
+    }
+  }
+  using evalLoader = config.evalInterval > 0
+    ? new EvalLoader(listSplit(data, "val"), {
+      ...geometry,
+      steps: evalStepsThatFit(data, B * T, config.evalSteps),
+    })
+    : null;
+  const hellaswag = config.hellaswag
+    ? await HellaSwagEval.open(config.hellaswag, {
+      limit: config.hellaswagLimit,
+      vocabSize: start.modelConfig.vocabSize,
+      comm,
+    })
+    : null;
+  // The logs change only once the run is known to start.
+  const log = rank0
+    ? await RunLog.open(config.out, config.maxSteps, config.resume ? start.step : null)
+    : null;
+  log?.say(`recipe: ${config.recipe}: ${config.recipeReason}`);
+  start.warnings.forEach((line) => log?.warn(line));
+  start.notes.forEach((line) => log?.say(line));
   const model = await GPT2.create(gpu, start.modelConfig, {
     B,
     T,
@@ -60,113 +107,59 @@ export async function train(
     weightDecay: config.weightDecay,
     gradClip: config.gradClip,
   });
-  const geometry = { B, T, rank: comm.rank, worldSize: comm.worldSize };
-  using loader = new DataLoader(listSplit(data, "train"), {
-    ...geometry,
-    vocab: start.modelConfig.vocabSize,
-  });
-  if (start.loaderState) loader.restore(start.loaderState);
-  using evalLoader = config.evalInterval > 0
-    ? new EvalLoader(listSplit(data, "val"), {
-      ...geometry,
-      steps: evalStepsThatFit(data, B * T, config.evalSteps),
-    })
-    : null;
   const rng = start.rngState ? Rng.fromState(start.rngState) : new Rng(config.seed);
-  const log = rank0 ? await RunLog.open(config.out, config.maxSteps, start.step) : null;
+  const checkpointer = new Checkpointer({
+    dir: join(config.out, "checkpoints"),
+    comm,
+    writes: rank0,
+    model,
+    metadata: () => ({
+      config,
+      modelConfig: start.modelConfig,
+      loaderState: loader.state(),
+      rngState: rng.state(),
+    }),
+    lastGood: start.checkpoint,
+  });
 
-  const tokensPerStep = B * T * config.gradAccum * comm.worldSize;
-  const peak = config.peakTflops ?? peakTflops(gpu.name);
-  const flopsPerStep = trainingFlopsPerToken(start.modelConfig, T) * tokensPerStep;
-  say(
-    `model ${config.model}: ${start.layoutFloats.toLocaleString("en-US")} parameters | ` +
-      `${tokensPerStep.toLocaleString("en-US")} tokens/step = ${B} x ${T} x ${config.gradAccum} ` +
-      `accum x ${comm.worldSize} ranks | steps ${start.step}..${config.maxSteps}`,
-  );
-
-  /** Mean val loss over ranks; every rank must call it. */
-  const runEval = async (step: number) => {
-    if (!evalLoader) return;
-    const t0 = performance.now();
-    const loss = new Float32Array([await evaluate(model, evalLoader)]);
-    await comm.allReduceMean(loss);
-    log?.eval(step, loss[0], evalLoader.steps, (performance.now() - t0) / 1000);
-  };
-  // Rank 0 writes checkpoints in the background while training goes on; the next save (and
-  // the end of the run) waits for the previous one, and a failed write stops the run there.
-  let writing: Promise<unknown> = Promise.resolve();
-  /** Stop a diverged run once the checkpoint being written has landed, and name it. */
-  const diverged = async (what: string): Promise<never> => {
-    await writing;
-    const last = latestCheckpoint(checkpoints);
-    throw new Error(
-      `${what} ${last ? `The last good checkpoint is ${last}.` : "No checkpoint was written."}`,
-    );
-  };
-  const save = async (step: number) => {
-    await writing;
-    const params = await model.download("params");
-    await checkRanksAgree(comm, params, `the parameters after step ${step}`);
-    if (!params.every(Number.isFinite)) {
-      await diverged(`step ${step}: the parameters hold NaN or Inf; not saving them.`);
-    }
-    if (rank0) {
-      const [m, v] = [await model.download("m"), await model.download("v")];
-      writing = saveCheckpoint(checkpoints, {
-        step,
-        layout: model.layout.tensors,
-        params,
-        m,
-        v,
-        config,
-        modelConfig: start.modelConfig,
-        loaderState: loader.state(),
-        rngState: rng.state(),
-      });
-      writing.catch(() => {}); // reported when awaited: at the next save or the end
-    }
-  };
-
-  const lrAt = (step: number) =>
-    learningRate(step, {
+  const lrOf = (step: number) =>
+    learningRate(step - 1, {
       maxLr: config.lr,
       minLr: config.minLr,
       warmupSteps: config.warmupSteps,
       maxSteps: config.maxSteps,
     });
-  let lastLog = { time: performance.now(), step: start.step };
-  /** Read back the steps since the last log (one wait) and report them; stop on NaN/Inf. */
-  const logSteps = async (done: number) => {
-    const stats = await model.readStepStats();
-    const losses = Float32Array.from(stats, (s) => s.loss);
-    await comm.allReduceMean(losses);
-    const now = performance.now();
-    const ms = (now - lastLog.time) / (done - lastLog.step);
-    lastLog = { time: now, step: done };
-    for (const [i, { gradNorm }] of stats.entries()) {
-      const step = done - stats.length + 1 + i;
-      const loss = losses[i];
-      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-        await diverged(`step ${step}: the loss is ${loss} (grad norm ${gradNorm}); stopping.`);
-      }
-      log?.step({
-        step,
-        loss,
-        lr: lrAt(step - 1),
-        gradNorm,
-        ms,
-        tokensPerS: tokensPerStep / (ms / 1000),
-        mfu: peak ? flopsPerStep / (ms / 1000) / (peak * 1e12) : undefined,
-        etaSeconds: (config.maxSteps - step) * ms / 1000,
-      });
+  const every = (interval: number, step: number) => interval > 0 && step % interval === 0;
+  const tokensPerStep = B * T * config.gradAccum * comm.worldSize;
+  const peak = config.peakTflops ?? peakTflops(gpu.name);
+  const flopsPerStep = trainingFlopsPerToken(start.modelConfig, T) * tokensPerStep;
+  const modelName = config.initFrom
+    ? `from ${config.initFrom} (L${start.modelConfig.numLayers} C${start.modelConfig.channels})`
+    : config.model;
+  log?.say(
+    `model ${modelName}: ${start.layoutFloats.toLocaleString("en-US")} parameters | ` +
+      `${tokensPerStep.toLocaleString("en-US")} tokens/step = ${B} x ${T} x ${config.gradAccum} ` +
+      `accum x ${comm.worldSize} ranks | steps ${start.step}..${config.maxSteps}`,
+  );
+  /** Val loss at `step`, the mean over ranks: every rank calls it. */
+  const evalAt = async (step: number) => {
+    const t0 = performance.now();
+    const loss = await evaluate(model, evalLoader!, comm);
+    log?.eval(step, loss, evalLoader!.steps, (performance.now() - t0) / 1000);
+    if (hellaswag) {
+      const t1 = performance.now();
+      const h = await hellaswag.score(model);
+      log?.hellaswag(step, h.acc, h.accNorm, h.examples, (performance.now() - t1) / 1000);
     }
   };
 
   // Shared memory: the all-reduce Worker sums the gradients in place, without copies.
   const gradsHost = comm.worldSize > 1 ? sharedFloat32(model.layout.totalFloats) : null;
   const started = performance.now();
-  if (start.step === 0) await runEval(0);
-  for (let step = start.step; step < config.maxSteps; step++) {
+  // The last loss readback, for ms per step (which leaves out evals and saves).
+  let since = { step: start.step, time: started };
+  if (start.step === 0 && evalLoader) await evalAt(0);
+  for (let step = start.step + 1; step <= config.maxSteps; step++) {
     model.zeroGrads();
     for (let micro = 0; micro < config.gradAccum; micro++) {
       const batch = loader.next();
@@ -178,41 +171,70 @@ export async function train(
       await comm.allReduceMean(gradsHost);
       model.upload("grads", gradsHost);
     }
-    model.optimizerStep(step + 1, lrAt(step));
+    model.optimizerStep(step, lrOf(step));
 
-    const done = step + 1;
-    const checkpointDue = done === config.maxSteps ||
-      (config.checkpointInterval > 0 && done % config.checkpointInterval === 0);
-    const evalDue = config.evalInterval > 0 && done % config.evalInterval === 0;
-    if (done % config.logInterval === 0 || checkpointDue || evalDue) await logSteps(done);
-    const paused = performance.now(); // ms/step leaves out evals and saves
-    if (evalDue) await runEval(done);
-    if (checkpointDue) await save(done);
-    lastLog.time += performance.now() - paused;
+    const checkpointDue = step === config.maxSteps || every(config.checkpointInterval, step);
+    const evalDue = evalLoader !== null && every(config.evalInterval, step);
+    if (every(config.logInterval, step) || evalDue || checkpointDue) {
+      // The loop's one wait on the GPU: the losses and grad norms of the steps since the last.
+      const stats = await model.readStepStats();
+      const losses = Float32Array.from(stats, (s) => s.loss);
+      await comm.allReduceMean(losses);
+      const now = performance.now();
+      const ms = (now - since.time) / (step - since.step);
+      since = { step, time: now };
+      for (const [i, { gradNorm }] of stats.entries()) {
+        const [at, loss] = [step - stats.length + 1 + i, losses[i]];
+        if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+          await checkpointer.diverged(
+            `step ${at}: the loss is ${loss} (grad norm ${gradNorm}); stopping.`,
+          );
+        }
+        log?.step({
+          step: at,
+          loss,
+          lr: lrOf(at),
+          gradNorm,
+          ms,
+          tokensPerS: tokensPerStep / (ms / 1000),
+          mfu: peak ? flopsPerStep / (ms / 1000) / (peak * 1e12) : undefined,
+          etaSeconds: (config.maxSteps - at) * ms / 1000,
+        });
+      }
+    }
+    const paused = performance.now();
+    if (evalDue) await evalAt(step);
+    if (checkpointDue) await checkpointer.save(step);
+    since.time += performance.now() - paused;
   }
-  await writing;
+  await checkpointer.flush();
   log?.close();
   const seconds = (performance.now() - started) / 1000;
-  say(
+  log?.say(
     `done: ${config.maxSteps - start.step} steps in ${formatDuration(seconds)} | ` +
-      `train loss ${log?.lastLoss?.toFixed(4) ?? "-"} | val loss ` +
-      (log?.firstValLoss === undefined
+      `train loss ${log.lastLoss?.toFixed(4) ?? "-"} | val loss ` +
+      (log.firstValLoss === undefined
         ? "-"
         : `${log.firstValLoss.toFixed(4)} -> ${log.lastValLoss!.toFixed(4)}`) +
-      ` | checkpoint ${latestCheckpoint(checkpoints) ?? "-"}`,
+      ` | checkpoint ${checkpointer.lastGood ?? "-"}`,
   );
 
-  if (rank0 && config.sampleTokens > 0) {
-    console.log(`sample (${config.sampleTokens} tokens, temperature 1.0, top-k 40):`);
+  if (log && config.sampleTokens > 0) {
+    log.say(`sample (${config.sampleTokens} tokens, temperature 1.0, top-k 40):`);
+    let sample = "";
     await sampleText(model, {
       prompt: "",
       tokens: config.sampleTokens,
       temperature: 1,
       topK: 40,
       rng,
-      write: (text) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
+      write: (text) => {
+        sample += text;
+        Deno.stdout.writeSync(new TextEncoder().encode(text));
+      },
     });
-    console.log();
+    log.say("");
+    await writeAtomic(join(config.out, "sample.txt"), sample + "\n"); // the dashboard shows it
   }
   model.destroy();
 }
