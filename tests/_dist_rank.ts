@@ -1,10 +1,12 @@
 /**
  * A rank program for the dist tests (real processes, real sockets):
  *
- *   deno run -A tests/_dist_rank.ts [--nproc N] [--dist socket|mpi] [--chunk BYTES] <mode> ...
+ *   deno run -A tests/_dist_rank.ts [--nproc N] [--dist shm|socket|mpi] [--chunk BYTES] <mode> ...
  *
  *   check <outDir> <n>  all-reduce sum and mean of rankData(rank, n), broadcast from the last
- *                       rank, barrier; writes the results to <outDir>/rank<r>.<what>.bin
+ *                       rank, barrier, then the same on host buffers (comm.hostBuffer: in place
+ *                       for shm); writes the results to <outDir>/rank<r>.<what>.bin, what being
+ *                       sum, mean, bcast, host-sum, host-mean, host-bcast
  *   loop                all-reduces 64K floats forever, printing "iter <k>" (fault tests)
  *   fail <rank>         like loop, but <rank> exits with code 3 after its 3rd iteration
  *   mismatch            rank r all-reduces 10 + r floats: a programming error to report
@@ -85,9 +87,27 @@ if (import.meta.main) {
       comm.broadcast(bcast, comm.worldSize - 1),
       comm.barrier(),
     ]);
-    await Promise.all([save("sum", sum), save("mean", mean), save("bcast", bcast)]);
+    // Host buffers: subarrays of one, so that collectives start inside a region too.
+    const host = comm.hostBuffer(3 * n + 5);
+    const [hSum, hMean, hBcast] = [0, 1, 2].map((k) => host.subarray(k * n + 1, (k + 1) * n + 1));
+    hSum.set(rankData(comm.rank, n));
+    hMean.set(rankData(comm.rank, n));
+    if (comm.rank === comm.worldSize - 1) hBcast.set(rankData(99, n));
+    await Promise.all([
+      comm.allReduceSum(hSum),
+      comm.allReduceMean(hMean),
+      comm.broadcast(hBcast, comm.worldSize - 1),
+    ]);
+    await Promise.all([
+      save("sum", sum),
+      save("mean", mean),
+      save("bcast", bcast),
+      save("host-sum", hSum),
+      save("host-mean", hMean),
+      save("host-bcast", hBcast),
+    ]);
   } else if (mode === "loop" || mode === "fail") {
-    const data = sharedFloat32(1 << 16);
+    const data = comm.hostBuffer(1 << 16);
     for (let k = 0;; k++) {
       if (mode === "fail" && k === 3 && comm.rank === Number(rest[0])) Deno.exit(3);
       await comm.allReduceMean(data);

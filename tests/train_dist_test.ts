@@ -1,6 +1,7 @@
 /**
- * Data-parallel training through real rank processes and the Unix-socket all-reduce:
- * 2 ranks at batch B match 1 rank at 2B over the same tokens, all ranks hold identical
+ * Data-parallel training through real rank processes and both one-host all-reduces (shared
+ * memory, the default, and the Unix-socket ring): 2 ranks at batch B match 1 rank at 2B over
+ * the same tokens, all ranks hold identical
  * parameters (the trainer checks it at every checkpoint), only rank 0 writes, a
  * 2-rank run stopped with SIGINT resumes to the uninterrupted 2-rank losses bit for bit, and
  * no rank outlives a launcher killed with SIGKILL.
@@ -16,20 +17,28 @@ import { listCheckpoints } from "../src/io/checkpoint.ts";
  */
 const RTOL = 1e-4;
 
-Deno.test("dist: 2 ranks at B equal 1 rank at 2B; only rank 0 writes", async () => {
+Deno.test("dist: 2 ranks at B equal 1 rank at 2B, through shm and socket; only rank 0 writes", async () => {
   const dir = await Deno.makeTempDir({ prefix: "train_dist_" });
   try {
     const data = await writeTokenData(join(dir, "data"));
-    const one = join(dir, "one"), two = join(dir, "two");
+    const one = join(dir, "one");
     await runTrain(tinyRunArgs(data, one, ["--batch-size", "2"]));
-    await runTrain(tinyRunArgs(data, two, ["--batch-size", "1", "--nproc", "2"]));
-    const a = await trainLosses(one), b = await trainLosses(two);
-    assertEquals([...b.keys()], [...a.keys()]);
-    assertClose([...b.values()], [...a.values()], { rtol: RTOL, atol: 0, label: "train loss" });
+    const a = await trainLosses(one);
     // The losses must actually have moved, or the comparison says little.
     assert(a.get(12)! < a.get(1)! - 0.1, `loss did not fall: ${a.get(1)} -> ${a.get(12)}`);
-    const events = [...Deno.readDirSync(join(two, "tensorboard"))];
-    assertEquals(events.length, 1, "one TensorBoard file (rank 0's)");
+    const two: Record<string, Map<number, number>> = {};
+    for (const dist of ["shm", "socket"]) {
+      const out = join(dir, dist);
+      // Checkpoints every 3 steps (tinyRunArgs): at each, the ranks check that they agree.
+      await runTrain(tinyRunArgs(data, out, ["--batch-size", "1", "--nproc", "2", "--dist", dist]));
+      const b = two[dist] = await trainLosses(out);
+      assertEquals([...b.keys()], [...a.keys()]);
+      assertClose([...b.values()], [...a.values()], { rtol: RTOL, atol: 0, label: dist });
+      const events = [...Deno.readDirSync(join(out, "tensorboard"))];
+      assertEquals(events.length, 1, "one TensorBoard file (rank 0's)");
+    }
+    // The same sums in the same order: the transports agree bit for bit.
+    assertEquals([...two.shm.entries()], [...two.socket.entries()]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

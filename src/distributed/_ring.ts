@@ -19,6 +19,14 @@ import { socketPath } from "./socket_dir.ts";
 const MAGIC = 0x54504752; // "RGPT"
 const OP_SUM = 1, OP_MEAN = 2, OP_BROADCAST = 3;
 const OP_NAMES = ["", "all-reduce sum", "all-reduce mean", "broadcast"];
+/** Ops of {@link Ring.sync}'s callers, named in mismatch errors; they start here. */
+export const FIRST_SYNC_OP = 16;
+const SYNC_OP_NAMES = [
+  "setup",
+  "shared-memory all-reduce sum",
+  "shared-memory all-reduce mean",
+  "shared-memory broadcast",
+];
 
 /** Options of a {@link Ring}. */
 export interface RingOptions {
@@ -28,6 +36,8 @@ export interface RingOptions {
   timeoutMs: number;
   /** The same for the first collective, which may wait for slow GPU initialisation. */
   firstTimeoutMs: number;
+  /** Socket and failure-report names in the folder start with this ("" for the socket ring). */
+  prefix?: string;
 }
 
 /** Reduction applied by {@link Ring.allReduce}. */
@@ -38,6 +48,8 @@ export class Ring {
   readonly prev: number;
   readonly next: number;
   #seq = 0;
+  /** Until the first collective other than a setup sync ends, timeouts are firstTimeoutMs. */
+  #startingUp = true;
   #failure: Error | undefined;
   #staging: Uint8Array;
   #lastRecv = 0;
@@ -71,7 +83,7 @@ export class Ring {
     opts: RingOptions,
   ): Promise<Ring> {
     const prev = (rank - 1 + worldSize) % worldSize, next = (rank + 1) % worldSize;
-    const path = socketPath(dir, rank);
+    const path = socketPath(dir, rank, opts.prefix);
     await Deno.remove(path).catch(() => {});
     const listener = Deno.listen({ transport: "unix", path });
     const deadline = Date.now() + connectTimeoutMs;
@@ -91,7 +103,7 @@ export class Ring {
       const [fromPrev, toNext] = await Promise.race([
         Promise.all([
           acceptPrev(listener, rank, worldSize, prev),
-          dialNext(dir, rank, worldSize, next, deadline),
+          dialNext(dir, rank, worldSize, next, deadline, opts.prefix),
         ]),
         timeout,
       ]);
@@ -149,6 +161,24 @@ export class Ring {
     });
   }
 
+  /**
+   * A barrier that also checks that every rank is at the same step: resolves once all ranks
+   * called sync with the same `op` (>= {@link FIRST_SYNC_OP}), `arg` and `count`, and rejects
+   * naming both sides when they differ. The header exchange proves that prev arrived; each of
+   * W-2 more one-word steps, sent only after the last one arrived, reaches one rank further
+   * back. A `setup` sync keeps the start-up timeout for the next collective.
+   */
+  async sync(op: number, arg: number, count: number, setup = false): Promise<void> {
+    const startingUp = this.#startingUp;
+    await this.#collective(op, arg, count, async () => {
+      const token = new Uint8Array(4);
+      for (let k = 0; k < this.worldSize - 2; k++) {
+        await Promise.all([this.#send(token), this.#recvInto(token)]);
+      }
+    });
+    this.#startingUp = startingUp && setup;
+  }
+
   /** Closes both connections; pending and later collectives fail. */
   close(): void {
     this.#fail(new Error(`rank ${this.rank}: communicator closed`), false);
@@ -163,7 +193,7 @@ export class Ring {
   ): Promise<void> {
     if (this.#failure) throw this.#failure;
     const seq = this.#seq++;
-    const limit = seq === 0 ? this.opts.firstTimeoutMs : this.opts.timeoutMs;
+    const limit = this.#startingUp ? this.opts.firstTimeoutMs : this.opts.timeoutMs;
     this.#lastRecv = this.#lastSend = Date.now();
     const watchdog = setInterval(() => this.#checkProgress(limit), Math.min(1000, limit / 4));
     try {
@@ -180,6 +210,7 @@ export class Ring {
         );
       }
       await body();
+      this.#startingUp = false;
     } catch (e) {
       throw this.#fail(this.#failure ?? (e instanceof Error ? e : new Error(String(e))));
     } finally {
@@ -213,7 +244,7 @@ export class Ring {
       this.#failure = e;
       if (report) {
         try {
-          Deno.writeTextFileSync(failurePath(this.dir, this.rank), e.message);
+          Deno.writeTextFileSync(failurePath(this.dir, this.rank, this.opts.prefix), e.message);
         } catch { /* the folder is gone: the job is ending anyway */ }
       }
       for (const c of [this.toNext, this.fromPrev]) {
@@ -290,7 +321,8 @@ export class Ring {
     if (closed) {
       let cause = "(died?)";
       try {
-        cause = `after failing: ${Deno.readTextFileSync(failurePath(this.dir, peer))}`;
+        const report = failurePath(this.dir, peer, this.opts.prefix);
+        cause = `after failing: ${Deno.readTextFileSync(report)}`;
       } catch { /* no report: it died */ }
       return new Error(`rank ${this.rank}: rank ${peer} closed its connection ${cause}`);
     }
@@ -298,8 +330,8 @@ export class Ring {
   }
 }
 
-function failurePath(dir: string, rank: number): string {
-  return `${dir}/failed.rank${rank}`;
+function failurePath(dir: string, rank: number, prefix = ""): string {
+  return `${dir}/failed.${prefix}rank${rank}`;
 }
 
 /** Segment s of W: floats [floor(s*n/W), floor((s+1)*n/W)) of data, a view. */
@@ -320,6 +352,10 @@ export function scale(a: Float32Array, factor: number): void {
 /** "#seq (op of count floats)" from a header. */
 function describe(h: Uint32Array): string {
   const [, seq, op, root, count] = h;
+  if (op >= FIRST_SYNC_OP) {
+    const what = SYNC_OP_NAMES[op - FIRST_SYNC_OP] ?? `op ${op}`;
+    return `#${seq} (${what} of ${count} floats at ${root})`;
+  }
   const from = op === OP_BROADCAST ? ` from rank ${root}` : "";
   return `#${seq} (${OP_NAMES[op] ?? `op ${op}`}${from} of ${count} floats)`;
 }
@@ -330,8 +366,9 @@ async function dialNext(
   worldSize: number,
   next: number,
   deadline: number,
+  prefix?: string,
 ): Promise<Deno.Conn> {
-  const path = socketPath(dir, next);
+  const path = socketPath(dir, next, prefix);
   for (;;) {
     try {
       const conn = await Deno.connect({ transport: "unix", path });

@@ -5,6 +5,7 @@
  */
 /// <reference lib="deno.worker" />
 import { type ReduceOp, Ring, type RingOptions } from "./_ring.ts";
+import type { WorkerReply } from "./_worker_channel.ts";
 
 /** Main thread to worker. `data` views a SharedArrayBuffer. */
 export type RingRequest =
@@ -20,12 +21,6 @@ export type RingRequest =
   | { type: "allReduce"; id: number; data: Float32Array; op: ReduceOp }
   | { type: "broadcast"; id: number; data: Float32Array; root: number }
   | { type: "close"; id: number };
-
-/** Worker to main thread: request `id` finished, with `error` if it failed. */
-export interface RingReply {
-  id: number;
-  error?: string;
-}
 
 let ring: Ring | undefined;
 let queue = Promise.resolve();
@@ -60,7 +55,7 @@ self.onmessage = (e: MessageEvent<RingRequest>) => {
   // Close at once rather than in turn: a collective stuck on a hung peer fails now, not later.
   if (req.type === "close") ring?.close();
   queue = queue.then(async () => {
-    const reply: RingReply = { id: req.id };
+    const reply: WorkerReply = { id: req.id };
     try {
       await serve(req);
     } catch (err) {

@@ -1,12 +1,13 @@
 /**
- * The collectives a data-parallel trainer needs, behind one interface with three transports:
- * a no-op for a single rank, a ring over Unix sockets (one host, run in a Worker) and MPI through
- * FFI (across hosts). Create it with {@link createCommunicator}; rank numbers come from the
+ * The collectives a data-parallel trainer needs, behind one interface with four transports:
+ * a no-op for a single rank, shared memory (one host, shm.ts), a ring over Unix sockets (one
+ * host, run in a Worker) and MPI through FFI (across hosts). Create it with {@link createCommunicator}; rank numbers come from the
  * launcher's environment (see rank.ts).
  */
 import { type Env, rankFromEnv } from "./rank.ts";
 import { SOCKET_DIR_ENV, socketDirFromEnv } from "./socket_dir.ts";
 import { SocketCommunicator } from "./socket_ring.ts";
+import { ShmCommunicator } from "./shm.ts";
 import { MpiCommunicator } from "./mpi.ts";
 import { watchLauncher } from "./lifeline.ts";
 
@@ -23,8 +24,14 @@ export interface Communicator {
   readonly worldSize: number;
   /** Rank on this host: pick this rank's GPU with it. */
   readonly localRank: number;
-  /** "single", "socket" or "mpi". */
+  /** "single", "shm", "socket" or "mpi". */
   readonly transport: DistTransport | "single";
+  /**
+   * A zeroed array for data that collectives will run on, e.g. the gradients: the shm transport
+   * reduces it in place in shared memory and the socket one from its Worker, without copies.
+   * Every rank makes the same ones in the same order.
+   */
+  hostBuffer(length: number): Float32Array;
   /** data <- elementwise sum over ranks, in place, identical bits on every rank. */
   allReduceSum(data: Float32Array): Promise<void>;
   /** data <- (sum over ranks) * (1 / worldSize), in place, identical bits on every rank. */
@@ -38,11 +45,14 @@ export interface Communicator {
 }
 
 /** Transports selectable with `--dist`. */
-export type DistTransport = "socket" | "mpi";
+export type DistTransport = "shm" | "socket" | "mpi";
+
+/** Every {@link DistTransport}, the default (one host) first. */
+export const DIST_TRANSPORTS: readonly DistTransport[] = ["shm", "socket", "mpi"];
 
 /** Options of {@link createCommunicator}. */
 export interface CommunicatorOptions {
-  /** Transport for more than one rank (default "socket"; "mpi" under mpirun or srun). */
+  /** Transport for more than one rank (default "shm"; "mpi" under mpirun or srun). */
   dist?: DistTransport;
   /**
    * A collective fails when a peer makes no progress for this long (default 30 s, or
@@ -51,21 +61,25 @@ export interface CommunicatorOptions {
   timeoutMs?: number;
   /** The same for connecting and for the first collective, which waits for GPU start-up (120 s). */
   startupTimeoutMs?: number;
-  /** Socket read/write size and reduction chunk, bytes (default 4 MiB). */
+  /**
+   * Socket ring: read/write size and reduction chunk; shm: each rank's staging area for arrays
+   * that are not host buffers. Bytes (default 4 MiB).
+   */
   chunkBytes?: number;
   /** Environment to read ranks from (default the process's). */
   env?: Env;
 }
 
-/** Parses a `--dist` value; throws naming the flag when it is neither "socket" nor "mpi". */
+/** Parses a `--dist` value; throws naming the flag and the choices when it is none of them. */
 export function parseDist(value: string): DistTransport {
-  if (value === "socket" || value === "mpi") return value;
-  throw new Error(`--dist must be "socket" or "mpi", got "${value}"`);
+  const known = DIST_TRANSPORTS.find((t) => t === value);
+  if (known) return known;
+  throw new Error(`--dist must be one of ${DIST_TRANSPORTS.join(", ")}, got "${value}"`);
 }
 
 /**
  * Joins the job described by the environment. One rank gets the no-op communicator; more get
- * the socket ring (after connecting to their neighbours) or MPI. A rank that `launch()` started
+ * shared memory or the socket ring (after connecting to their neighbours), or MPI. A rank that `launch()` started
  * stops by itself if its launcher dies (lifeline.ts) until the communicator is closed.
  */
 export async function createCommunicator(opts: CommunicatorOptions = {}): Promise<Communicator> {
@@ -103,19 +117,22 @@ async function joinJob(env: Env, opts: CommunicatorOptions): Promise<Communicato
   if (info.worldSize === 1) return new SingleRank();
   if (info.localWorldSize !== undefined && info.localWorldSize !== info.worldSize) {
     throw new Error(
-      `the socket transport needs all ${info.worldSize} ranks on one host, but this host has ` +
+      `the ${opts.dist ?? "shm"} transport needs all ${info.worldSize} ranks on one host, but ` +
+        `this host has ` +
         `${info.localWorldSize} (${info.source}): use --dist mpi`,
     );
   }
-  return await SocketCommunicator.create({
+  const common = {
     ...info,
     dir: await socketDirFromEnv(env),
     // launch() removes its folder; a folder named after mpirun's or srun's job id is ours.
     removeDir: !env[SOCKET_DIR_ENV] && info.localRank === 0,
     timeoutMs,
     startupTimeoutMs,
-    chunkBytes: opts.chunkBytes ?? 4 << 20,
-  });
+  };
+  const chunkBytes = opts.chunkBytes ?? 4 << 20;
+  if (opts.dist === "socket") return await SocketCommunicator.create({ ...common, chunkBytes });
+  return await ShmCommunicator.create({ ...common, stagingBytes: chunkBytes });
 }
 
 /** The communicator of a one-rank job: every collective is the identity. */
@@ -124,6 +141,9 @@ export class SingleRank implements Communicator {
   readonly worldSize = 1;
   readonly localRank = 0;
   readonly transport = "single";
+  hostBuffer(length: number): Float32Array {
+    return new Float32Array(length);
+  }
   allReduceSum(_data: Float32Array): Promise<void> {
     return Promise.resolve();
   }

@@ -107,6 +107,11 @@ export class MpiCommunicator implements Communicator {
     return new MpiCommunicator(rank, worldSize, localRank, lib, handles, opts);
   }
 
+  /** An ordinary array: MPI reads it where it is. */
+  hostBuffer(length: number): Float32Array {
+    return new Float32Array(length);
+  }
+
   async allReduceSum(data: Float32Array): Promise<void> {
     await this.#allReduce(data);
   }

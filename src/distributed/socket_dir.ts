@@ -1,6 +1,6 @@
 /**
  * The private folder that holds a job's Unix sockets: mode 0700, owned by us, unique per job,
- * under $XDG_RUNTIME_DIR (a per-user tmpfs) or /tmp. `launch()` creates it and passes it to the
+ * under $XDG_RUNTIME_DIR (a per-user tmpfs), /dev/shm or /tmp. `launch()` creates it and passes it to the
  * ranks in REPGPT_SOCKET_DIR; ranks started by mpirun, srun or torchrun derive a name from the
  * job id their launcher exports, so every rank of the job agrees on it.
  */
@@ -14,13 +14,17 @@ export const SOCKET_DIR_ENV = "REPGPT_SOCKET_DIR";
 /** Linux sockaddr_un holds 107 path bytes plus NUL. */
 const MAX_SOCKET_PATH = 107;
 
-/** The folder new socket folders go in: $XDG_RUNTIME_DIR when it is a usable folder, else /tmp. */
+/**
+ * The folder new rank folders go in: $XDG_RUNTIME_DIR when it is a usable folder, else /dev/shm,
+ * else /tmp. The first two are memory file systems (tmpfs), where the shared-memory transport's
+ * files never cause disk writes; /tmp is often a disk.
+ */
 export function socketBase(env: Env = Deno.env.toObject()): string {
-  const xdg = env.XDG_RUNTIME_DIR;
-  if (xdg) {
+  for (const dir of [env.XDG_RUNTIME_DIR, "/dev/shm"]) {
+    if (!dir) continue;
     try {
-      if (Deno.statSync(xdg).isDirectory) return xdg;
-    } catch { /* unset or stale: fall back to /tmp */ }
+      if (Deno.statSync(dir).isDirectory) return dir;
+    } catch { /* unset or stale: try the next */ }
   }
   return "/tmp";
 }
@@ -62,9 +66,12 @@ export async function socketDirFromEnv(env: Env = Deno.env.toObject()): Promise<
   return dir;
 }
 
-/** Path of rank `rank`'s listening socket in `dir`; throws if it is too long for sockaddr_un. */
-export function socketPath(dir: string, rank: number): string {
-  const path = join(dir, `rank${rank}.sock`);
+/**
+ * Path of rank `rank`'s listening socket in `dir` (`<prefix>rank<r>.sock`: each transport has its
+ * own prefix); throws if it is too long for sockaddr_un.
+ */
+export function socketPath(dir: string, rank: number, prefix = ""): string {
+  const path = join(dir, `${prefix}rank${rank}.sock`);
   if (new TextEncoder().encode(path).length > MAX_SOCKET_PATH) {
     throw new Error(`socket path ${path} is longer than ${MAX_SOCKET_PATH} bytes`);
   }

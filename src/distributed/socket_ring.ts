@@ -4,8 +4,9 @@
  * node:worker_threads Worker could be unref'd, but ran the ring 100x slower at 128 MiB (Deno 2.9).
  * The Worker keeps the process alive until close().
  */
-import type { Communicator } from "./communicator.ts";
-import type { RingReply, RingRequest } from "./_ring_worker.ts";
+import { type Communicator, sharedFloat32 } from "./communicator.ts";
+import type { RingRequest } from "./_ring_worker.ts";
+import { WorkerChannel } from "./_worker_channel.ts";
 
 /** What {@link SocketCommunicator.create} needs. */
 export interface SocketRingConfig {
@@ -21,15 +22,10 @@ export interface SocketRingConfig {
   chunkBytes: number;
 }
 
-type Pending = { resolve: () => void; reject: (e: Error) => void };
-
 /** Ring all-reduce over Unix sockets between the ranks of one host. */
 export class SocketCommunicator implements Communicator {
   readonly transport = "socket";
-  #worker: Worker;
-  #nextId = 0;
-  #pending = new Map<number, Pending>();
-  #broken: Error | undefined;
+  #worker: WorkerChannel<RingRequest>;
   #closed = false;
 
   readonly rank: number;
@@ -38,29 +34,14 @@ export class SocketCommunicator implements Communicator {
 
   private constructor(private cfg: SocketRingConfig) {
     ({ rank: this.rank, worldSize: this.worldSize, localRank: this.localRank } = cfg);
-    this.#worker = new Worker(new URL("./_ring_worker.ts", import.meta.url), { type: "module" });
-    this.#worker.onmessage = (e: MessageEvent<RingReply>) => {
-      const reply = e.data;
-      const p = this.#pending.get(reply.id);
-      this.#pending.delete(reply.id);
-      if (reply.error === undefined) return p?.resolve();
-      this.#broken ??= new Error(reply.error);
-      p?.reject(new Error(reply.error));
-    };
-    this.#worker.onerror = (e: ErrorEvent) => {
-      e.preventDefault();
-      const crash = new Error(`rank ${this.rank}: all-reduce worker crashed: ${e.message}`);
-      this.#broken ??= crash;
-      for (const p of this.#pending.values()) p.reject(crash);
-      this.#pending.clear();
-    };
+    this.#worker = new WorkerChannel(new URL("./_ring_worker.ts", import.meta.url), cfg.rank);
   }
 
   /** Starts the Worker and connects the ring; rejects if the neighbours don't show up in time. */
   static async create(cfg: SocketRingConfig): Promise<SocketCommunicator> {
     const comm = new SocketCommunicator(cfg);
     try {
-      await comm.#request({
+      await comm.#worker.request({
         type: "connect",
         id: 0,
         dir: cfg.dir,
@@ -74,7 +55,7 @@ export class SocketCommunicator implements Communicator {
         },
       });
     } catch (e) {
-      comm.#worker.terminate();
+      comm.#worker.terminate(e as Error);
       throw e;
     }
     return comm;
@@ -92,6 +73,11 @@ export class SocketCommunicator implements Communicator {
     return this.#onShared(data, (d) => ({ type: "broadcast", id: 0, data: d, root }));
   }
 
+  /** A SharedArrayBuffer: the Worker reduces it in place. */
+  hostBuffer(length: number): Float32Array {
+    return sharedFloat32(length);
+  }
+
   /** A sum over W floats: each ring step carries data, so no rank passes before all arrive. */
   barrier(): Promise<void> {
     return this.allReduceSum(new Float32Array(new SharedArrayBuffer(4 * this.worldSize)));
@@ -102,29 +88,22 @@ export class SocketCommunicator implements Communicator {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      if (!this.#broken) await this.#request({ type: "close", id: 0 });
+      if (!this.#worker.broken) await this.#worker.request({ type: "close", id: 0 });
     } finally {
-      this.#worker.terminate();
-      this.#broken ??= new Error(`rank ${this.rank}: communicator closed`);
+      this.#worker.terminate(new Error(`rank ${this.rank}: communicator closed`));
       if (this.cfg.removeDir) await Deno.remove(this.cfg.dir).catch(() => {});
     }
   }
 
   /** Runs a collective on `data`, through a shared copy when `data` is not shared already. */
   async #onShared(data: Float32Array, request: (d: Float32Array) => RingRequest): Promise<void> {
-    if (data.buffer instanceof SharedArrayBuffer) return await this.#request(request(data));
-    const shared = new Float32Array(new SharedArrayBuffer(data.byteLength));
+    if (data.buffer instanceof SharedArrayBuffer) {
+      await this.#worker.request(request(data));
+      return;
+    }
+    const shared = sharedFloat32(data.length);
     shared.set(data);
-    await this.#request(request(shared));
+    await this.#worker.request(request(shared));
     data.set(shared);
-  }
-
-  #request(req: RingRequest): Promise<void> {
-    if (this.#broken) return Promise.reject(this.#broken);
-    req.id = ++this.#nextId;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(req.id, { resolve, reject });
-      this.#worker.postMessage(req);
-    });
   }
 }

@@ -19,7 +19,7 @@ import { Rng } from "../model/rng.ts";
 import { DataLoader, EvalLoader, type LoaderState } from "../data/loader.ts";
 import { listSplit } from "../data/splits.ts";
 import { learningRate } from "../optim/schedule.ts";
-import { type Communicator, sharedFloat32 } from "../distributed/communicator.ts";
+import type { Communicator } from "../distributed/communicator.ts";
 import { formatDuration } from "../log/progress.ts";
 import { writeAtomic } from "../io/atomic.ts";
 import type { TrainConfig } from "./options.ts";
@@ -154,7 +154,7 @@ export async function train(
   };
 
   // Shared memory: the all-reduce Worker sums the gradients in place, without copies.
-  const gradsHost = comm.worldSize > 1 ? sharedFloat32(model.layout.totalFloats) : null;
+  const gradsHost = comm.worldSize > 1 ? comm.hostBuffer(model.layout.totalFloats) : null;
   const started = performance.now();
   // The last loss readback, for ms per step (which leaves out evals and saves).
   let since = { step: start.step, time: started };

@@ -1,14 +1,16 @@
 /**
  * `deno task bench allreduce [--min-mb 1] [--max-mb 512] [--ranks 2,4] [--chunk-kib 4096]`:
- * ring all-reduce bus bandwidth (algbw * 2(W-1)/W, as nccl-tests define it) at sizes doubling
- * from min-mb to max-mb MiB, beside raw Unix-socket throughput between ranks 0 and 1 (1 MiB
- * writes, one direction and both at once, the same bytes per direction), timed in turn with the
- * ring in the same processes so that load from other work hits both alike. Real rank processes
- * started by launch(); medians over the repetitions.
+ * every one-host transport side by side in the same rank processes (started by launch()):
+ * the shared-memory all-reduce (on host buffers, in place) and the Unix-socket ring, each as
+ * bus bandwidth (algbw * 2(W-1)/W, as nccl-tests define it), beside single-thread memcpy
+ * bandwidth (rank 0 copying as many bytes while the others wait), at sizes doubling from min-mb
+ * to max-mb MiB. The three are timed in turn at every repetition, so that load from other work
+ * hits them alike; medians.
  */
 import { parseArgs } from "node:util";
 import { launch } from "../../distributed/launcher.ts";
-import { createCommunicator, sharedFloat32 } from "../../distributed/communicator.ts";
+import { LAUNCHER_PID_ENV } from "../../distributed/lifeline.ts";
+import { createCommunicator } from "../../distributed/communicator.ts";
 
 const MiB = 1 << 20;
 
@@ -35,14 +37,13 @@ const FLAGS = {
   ranks: { type: "string", default: "2,4" },
 } as const;
 
-/** Medians for one size: the ring all-reduce and raw transfers of as many bytes per direction. */
+/** Medians for one size. */
 interface Row {
   bytes: number;
   reps: number;
-  ringMs: number;
-  oneWayMs: number;
-  bothWaysMs: number;
-  bothWaysHotMs: number;
+  shmMs: number;
+  socketMs: number;
+  memcpyMs: number;
 }
 
 /** Entry point of `deno task bench allreduce`. */
@@ -57,39 +58,36 @@ export async function main(args: string[]): Promise<void> {
     throw new Error(`--ranks must list integers >= 2, got "${values.ranks}"`);
   }
   console.log(
-    `ring all-reduce (sum, ${chunkKib} KiB chunks) vs raw Unix socket between ranks 0 and 1, ` +
-      "1 MiB writes, the same bytes per direction, timed in turn with the ring; medians.\n" +
-      "busbw = algbw * 2(W-1)/W. Raw GB/s are per direction; 1-way and 2-way walk buffers as " +
-      "large as the data (like the ring), 2-way hot reuses 1 MiB buffers (cache-resident).",
+    `all-reduce (sum) bus bandwidth, GB/s: shm (in place on host buffers) and the socket ring ` +
+      `(${chunkKib} KiB chunks), beside single-thread memcpy GB/s, timed in turn; medians.`,
   );
   console.log(
-    "ranks      size  reps   ring ms  algbw  busbw |  1-way  2-way  2-way hot |" +
-      " busbw/2-way  /2-way hot  /1-way",
+    "ranks      size  reps |   shm ms  busbw | socket ms  busbw | memcpy | shm/socket  shm/memcpy",
   );
   const gbps = (bytes: number, ms: number) => bytes / (ms / 1000) / 1e9;
-  const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
   for (const W of rankCounts) {
     const rows = await runRanks(W, ["--min-mb", minMb, "--max-mb", maxMb, "--chunk-kib", chunkKib]);
     for (const row of rows) {
-      const algbw = gbps(row.bytes, row.ringMs), busbw = algbw * (2 * (W - 1)) / W;
-      const one = gbps(row.bytes, row.oneWayMs), both = gbps(row.bytes, row.bothWaysMs);
-      const hot = gbps(row.bytes, row.bothWaysHotMs);
+      const bus = (ms: number) => gbps(row.bytes, ms) * (2 * (W - 1)) / W;
+      const shm = bus(row.shmMs),
+        socket = bus(row.socketMs),
+        memcpy = gbps(row.bytes, row.memcpyMs);
       console.log(
         [
           `${W}`.padStart(5),
           `${row.bytes / MiB} MiB`.padStart(9),
           `${row.reps}`.padStart(5),
-          row.ringMs.toFixed(1).padStart(9),
-          algbw.toFixed(2).padStart(6),
-          busbw.toFixed(2).padStart(6),
           "|",
-          one.toFixed(2).padStart(6),
-          both.toFixed(2).padStart(6),
-          hot.toFixed(2).padStart(10),
+          row.shmMs.toFixed(1).padStart(8),
+          shm.toFixed(2).padStart(6),
           "|",
-          pct(busbw / both).padStart(12),
-          pct(busbw / hot).padStart(11),
-          pct(busbw / one).padStart(7),
+          row.socketMs.toFixed(1).padStart(9),
+          socket.toFixed(2).padStart(6),
+          "|",
+          memcpy.toFixed(2).padStart(6),
+          "|",
+          `${(shm / socket).toFixed(1)}x`.padStart(10),
+          `${(100 * shm / memcpy).toFixed(0)}%`.padStart(11),
         ].join(" "),
       );
     }
@@ -112,105 +110,44 @@ async function runRanks(nproc: number, flags: string[]): Promise<Row[]> {
   }
 }
 
-/** A rank: per size and repetition, times raw one-way, raw both-ways, then the ring. */
+/** A rank: per size and repetition, times shm, the socket ring, then rank 0's memcpy. */
 async function rankMain(outPath: string, args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: FLAGS });
-  const comm = await createCommunicator({ chunkBytes: Number(values["chunk-kib"]) * 1024 });
-  const raw = await RawPair.open(
-    comm.rank,
-    Deno.env.get("REPGPT_SOCKET_DIR")!,
-    () => comm.barrier(),
-  );
+  const shm = await createCommunicator({ dist: "shm" });
+  // One lifeline (stdin watch) per process: the second communicator goes without.
+  const env = { ...Deno.env.toObject(), [LAUNCHER_PID_ENV]: undefined };
+  const chunkBytes = Number(values["chunk-kib"]) * 1024;
+  const socket = await createCommunicator({ dist: "socket", chunkBytes, env });
   const timed = async (body: () => Promise<unknown> | undefined) => {
-    await comm.barrier();
+    await shm.barrier();
     const t0 = performance.now();
     await body();
     return performance.now() - t0;
   };
   const rows: Row[] = [];
   for (const bytes of sizes(Number(values["min-mb"]), Number(values["max-mb"]))) {
-    const data = sharedFloat32(bytes / 4).fill(comm.rank + 1);
-    await comm.allReduceSum(data); // warm-up
+    const onShm = shm.hostBuffer(bytes / 4).fill(shm.rank + 1);
+    const onSocket = socket.hostBuffer(bytes / 4).fill(shm.rank + 1);
+    const [src, dst] = shm.rank === 0 ? [new Uint8Array(bytes).fill(1), new Uint8Array(bytes)] : [];
+    await Promise.all([shm.allReduceSum(onShm), socket.allReduceSum(onSocket)]); // warm-up
     const reps = repsFor(bytes);
-    const [src, dst] = raw ? [new Uint8Array(bytes), new Uint8Array(bytes)] : [];
-    const [hotSrc, hotDst] = [new Uint8Array(MiB), new Uint8Array(MiB)];
-    const ring = [], oneWay = [], bothWays = [], bothWaysHot = [];
+    const times = { shm: [] as number[], socket: [] as number[], memcpy: [] as number[] };
     for (let i = 0; i < reps; i++) {
-      oneWay.push(await timed(() => raw?.oneWay(bytes, src!, dst!)));
-      bothWays.push(await timed(() => raw?.bothWays(bytes, src!, dst!)));
-      bothWaysHot.push(await timed(() => raw?.bothWays(bytes, hotSrc, hotDst)));
-      ring.push(await timed(() => comm.allReduceSum(data)));
+      times.shm.push(await timed(() => shm.allReduceSum(onShm)));
+      times.socket.push(await timed(() => socket.allReduceSum(onSocket)));
+      times.memcpy.push(await timed(() => void dst?.set(src!)));
     }
     rows.push({
       bytes,
       reps,
-      ringMs: median(ring),
-      oneWayMs: median(oneWay),
-      bothWaysMs: median(bothWays),
-      bothWaysHotMs: median(bothWaysHot),
+      shmMs: median(times.shm),
+      socketMs: median(times.socket),
+      memcpyMs: median(times.memcpy),
     });
   }
-  if (comm.rank === 0) await Deno.writeTextFile(outPath, JSON.stringify(rows));
-  raw?.close();
-  await comm.close();
-}
-
-/**
- * A plain Unix-socket connection between ranks 0 and 1. Transfers walk a send and a receive
- * buffer in 1 MiB reads and writes: buffers as large as the transfer touch as much memory as the
- * ring does; 1 MiB buffers stay in cache (the best case).
- */
-class RawPair {
-  private constructor(private rank: number, private conn: Deno.Conn) {}
-
-  /** Connects ranks 0 and 1 (undefined on other ranks; every rank must call it). */
-  static async open(
-    rank: number,
-    dir: string,
-    barrier: () => Promise<void>,
-  ): Promise<RawPair | undefined> {
-    const path = `${dir}/raw.sock`;
-    const listener = rank === 0 ? Deno.listen({ transport: "unix", path }) : undefined;
-    await barrier();
-    if (rank > 1) return undefined;
-    const conn = listener
-      ? await listener.accept()
-      : await Deno.connect({ transport: "unix", path });
-    listener?.close();
-    return new RawPair(rank, conn);
-  }
-
-  /** Rank 1 sends `bytes` to rank 0. */
-  oneWay(bytes: number, src: Uint8Array, dst: Uint8Array): Promise<void> {
-    return this.rank === 0 ? this.#recv(bytes, dst) : this.#send(bytes, src);
-  }
-
-  /** Both send `bytes` and receive `bytes` at once. */
-  async bothWays(bytes: number, src: Uint8Array, dst: Uint8Array): Promise<void> {
-    await Promise.all([this.#send(bytes, src), this.#recv(bytes, dst)]);
-  }
-
-  close(): void {
-    this.conn.close();
-  }
-
-  async #send(bytes: number, src: Uint8Array): Promise<void> {
-    for (let done = 0; done < bytes;) done += await this.conn.write(step(src, done, bytes));
-  }
-
-  async #recv(bytes: number, dst: Uint8Array): Promise<void> {
-    for (let done = 0; done < bytes;) {
-      const n = await this.conn.read(step(dst, done, bytes));
-      if (n === null) throw new Error("raw socket closed early");
-      done += n;
-    }
-  }
-}
-
-/** The view of `buf` (a multiple of 1 MiB long) for the transfer's next up-to-1-MiB step. */
-function step(buf: Uint8Array, done: number, bytes: number): Uint8Array {
-  const at = done % buf.length;
-  return buf.subarray(at, at + Math.min(MiB - (at % MiB), bytes - done));
+  if (shm.rank === 0) await Deno.writeTextFile(outPath, JSON.stringify(rows));
+  await socket.close();
+  await shm.close();
 }
 
 if (import.meta.main) {
