@@ -5,6 +5,8 @@
 //   m = lerp(m, g, 1 - beta1);  v = v * beta2 + (1 - beta2) * g * g
 //   p = p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 // Scalars that depend on the step (lr, t) are folded on the host in f64, as PyTorch does.
+// norm_scale[2] != 0 (an f16 model's gradient overflow, see grad_norm.wgsl) skips the step:
+// nothing is written.
 // adamw_step_copy also writes the new parameters to `copy` through the accessors of
 // src/gpu/storage.ts: the bf16 working copy a bf16 model computes with; copy_params writes
 // that copy of unchanged parameters (after an upload).
@@ -33,6 +35,10 @@ fn chunk_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return params.lo + (wid.x + wid.y * nwg.x) * 64u + lid;
 }
 
+fn skipped() -> bool {
+  return arrayLength(&norm_scale) > 2u && norm_scale[2] != 0.0;
+}
+
 // Updates m and v of element i and returns the new parameter.
 fn update(i: u32) -> f32 {
   let g = grad[i] * norm_scale[1];
@@ -49,7 +55,7 @@ fn update(i: u32) -> f32 {
 fn adamw_step(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) lid: u32) {
   let i = chunk_index(wid, nwg, lid);
-  if (i >= params.hi) { return; }
+  if (i >= params.hi || skipped()) { return; }
   param[i] = update(i);
 }
 
@@ -57,7 +63,7 @@ fn adamw_step(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
 fn adamw_step_copy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                    @builtin(local_invocation_index) lid: u32) {
   let i = chunk_index(wid, nwg, lid);
-  if (i >= params.hi) { return; }
+  if (i >= params.hi || skipped()) { return; }
   let p = update(i);
   param[i] = p;
   store_copy(i, p);

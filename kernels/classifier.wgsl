@@ -3,8 +3,9 @@
 //
 // softmax_xent: one workgroup per row r of the chunk (rows, Vp):
 //   losses[r] = -log softmax(logits[r, 0..V))[target]   (padded columns never enter)
-//   backward: logits[r, c] <- (softmax - onehot(target))[c] * dloss for c < V, 0 for c >= V,
-//   in place (the chunk's logits become its dlogits).
+//   backward: logits[r, c] <- (softmax - onehot(target))[c] * dloss * loss_scale[0] for c < V,
+//   0 for c >= V, in place (the chunk's logits become its dlogits). loss_scale[0] is the f16
+//   model's dynamic loss scale (grad_norm.wgsl updates it), 1 otherwise.
 // Max and sum are reduced in a fixed order (strided per thread, then a tree), so the result
 // is the same on every run. A target >= V gives a NaN loss rather than a silent wrong value.
 
@@ -23,6 +24,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(3) var<storage, read> targets: array<u32>;
+@group(0) @binding(4) var<storage, read> loss_scale: array<f32>;
 
 const WG = 256u;
 var<workgroup> scratch: array<f32, WG>;
@@ -98,7 +100,7 @@ fn softmax_xent(
       if (c == tgt) {
         d -= 1.0;
       }
-      d *= p.dloss;
+      d *= p.dloss * loss_scale[0];
     }
     logits[base + c] = d;
   }

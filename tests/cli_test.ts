@@ -4,7 +4,7 @@
  * that download (module graph, npm packages, embedded WGSL/WASM, workers) succeeds.
  */
 import { assert, assertEquals } from "./_assert.ts";
-import { compileArgs } from "../tasks/compile.ts";
+import { compileArgs, workerModules } from "../tasks/compile.ts";
 
 const MAIN = new URL("../src/commands/main.ts", import.meta.url).pathname;
 
@@ -51,6 +51,26 @@ Deno.test("cli: unknown commands and flags are usage errors (exit 2)", async () 
   const m = await run(["run", "-A", MAIN, "train", "--model", "gpt3"]);
   assertEquals(m.code, 2);
   assert(m.stderr.includes('--model: "gpt3" is not one of gpt2,'), m.stderr);
+});
+
+Deno.test("cli: every Worker entry point is a _*_worker.ts module that compile includes", () => {
+  const root = new URL("..", import.meta.url).pathname;
+  const included = workerModules(root);
+  const spawned: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of Deno.readDirSync(`${root}/${dir}`)) {
+      if (e.isDirectory) walk(`${dir}/${e.name}`);
+      else if (e.name.endsWith(".ts")) {
+        const text = Deno.readTextFileSync(`${root}/${dir}/${e.name}`);
+        for (const m of text.matchAll(/new (?:Worker|WorkerChannel)\(\s*new URL\("\.\/([^"]+)"/g)) {
+          spawned.push(`${dir}/${m[1]}`);
+        }
+      }
+    }
+  };
+  walk("src");
+  assert(spawned.length >= 3, `found ${spawned}`);
+  for (const w of spawned) assert(included.includes(w), `${w} is not included by compile`);
 });
 
 Deno.test("cli: deno compile builds the whole graph (denort download is the only gap)", async () => {

@@ -16,7 +16,12 @@ import {
 import { formatHelp, parseFlags } from "../src/commands/flags.ts";
 
 const TABLE = {
-  maxSteps: { type: "integer", min: 1, default: { seed: 90000, cpu: 300 }, help: "steps" },
+  maxSteps: {
+    type: "integer",
+    min: 1,
+    default: { seed: 90000, wordnet: 600, cpu: 300 },
+    help: "steps",
+  },
   initFrom: { type: "string", default: null, help: "weights | checkpoint" },
   out: { type: "string", default: "out", env: "SM_MODEL_DIR", help: "output dir" },
   gradAccum: { type: "integer", min: 1, derived: "from --total", help: "micro-steps" },
@@ -32,13 +37,14 @@ Deno.test("option table: flags are the config keys in kebab case", () => {
 });
 
 Deno.test("option table: defaults per recipe, and how help shows them", () => {
-  assertEquals([defaultFor(TABLE.maxSteps, "seed"), defaultFor(TABLE.maxSteps, "cpu")], [
-    90000,
-    300,
-  ]);
+  assertEquals(
+    [defaultFor(TABLE.maxSteps, "seed"), defaultFor(TABLE.maxSteps, "wordnet")],
+    [90000, 600],
+  );
+  assertEquals(defaultFor(TABLE.maxSteps, "cpu"), 300);
   assertEquals(defaultFor(TABLE.initFrom, "cpu"), null);
   assertEquals(defaultFor(TABLE.gradAccum, "seed"), undefined);
-  assertEquals(defaultText(TABLE.maxSteps), "seed 90000, cpu 300");
+  assertEquals(defaultText(TABLE.maxSteps), "seed 90000, wordnet 600, cpu 300");
   assertEquals(defaultText(TABLE.out), "out, or $SM_MODEL_DIR");
   assertEquals(defaultText(TABLE.gradAccum), "from --total");
   assertEquals(defaultText(TABLE.initFrom), undefined);
@@ -50,7 +56,7 @@ Deno.test("option table: parsed flags keep 'not given' apart from a default", ()
   assertEquals(givenFromFlags(TABLE, values), { maxSteps: 5, dist: "mpi" });
   const help = formatHelp("x [flags]", specs);
   assert(help.includes("--max-steps N"), help);
-  assert(help.includes("steps (default seed 90000, cpu 300)"), help);
+  assert(help.includes("steps (default seed 90000, wordnet 600, cpu 300)"), help);
   assert(help.includes("micro-steps (default from --total)"), help);
 });
 
@@ -59,7 +65,10 @@ Deno.test("option table: the markdown table is what deno fmt makes of it", async
   const lines = table.split("\n");
   assertEquals(lines.length, 2 + Object.keys(TABLE).length);
   assertEquals(new Set(lines.map((l) => l.length)).size, 1, table);
-  assert(/\| `--max-steps N` +\| `90000` +\| `300` +\| steps; >= 1 +\|/.test(table), table);
+  assert(
+    /\| `--max-steps N` +\| `90000` +\| `600` +\| `300` +\| steps; >= 1 +\|/.test(table),
+    table,
+  );
   assert(table.includes("weights \\| checkpoint"), table);
   assert(table.includes("`out`, or `$SM_MODEL_DIR`"), table);
   const dir = await Deno.makeTempDir();

@@ -1,13 +1,13 @@
 import { assertClose, assertEquals } from "./_assert.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { submit } from "../src/gpu/kernel.ts";
-import { readStorage, roundToBf16, type StorageType, uploadStorage } from "../src/gpu/storage.ts";
+import { readStorage, roundTo, type StorageType, uploadStorage } from "../src/gpu/storage.ts";
 import { createResidual } from "../src/model/residual.ts";
 import { residualBackward, residualForward } from "../src/model/reference/residual.ts";
 
 // f32: one f32 add per element on both sides, so the GPU must match the reference bit for bit.
-// bf16: the reference gets the same bf16-rounded inputs and computes in f32; the GPU rounds each
-// sum to bf16 once, so it must equal the reference's result rounded to bf16, bit for bit too.
+// bf16, f16: the reference gets the same rounded inputs and computes in f32; the GPU rounds each
+// sum once, so it must equal the reference's result rounded to the type, bit for bit too.
 
 function ramp(n: number, scale: number, shift: number): Float32Array<ArrayBuffer> {
   return new Float32Array(n).map((_, i) => Math.sin(i * scale + shift) * (1 + (i % 13)));
@@ -16,7 +16,7 @@ function ramp(n: number, scale: number, shift: number): Float32Array<ArrayBuffer
 async function check(n: number, type: StorageType = "f32") {
   const gpu = await requestGpu();
   const op = await createResidual(gpu, type);
-  const stored = (x: Float32Array<ArrayBuffer>) => type === "f32" ? x : roundToBf16(x);
+  const stored = (x: Float32Array<ArrayBuffer>) => roundTo(type, x);
   const a = stored(ramp(n, 0.37, 0)), b = stored(ramp(n, 0.11, 1));
   const dy = stored(ramp(n, 0.53, 2));
   const da0 = stored(ramp(n, 0.71, 3)), db0 = stored(ramp(n, 0.29, 4));
@@ -41,8 +41,11 @@ async function check(n: number, type: StorageType = "f32") {
   assertEquals(await read(bufs.out), stored(out));
   assertEquals(await read(bufs.da), stored(da));
   assertEquals(await read(bufs.db), stored(db));
-  // The stated tolerance of a bf16 store: half a unit in the last of its 8 significant bits.
-  if (type === "bf16") assertClose(await read(bufs.out), out, { rtol: 2 ** -8, atol: 0 });
+  // The stated tolerance of a store: half a unit in the last of its 8 (bf16) or 11 (f16)
+  // significant bits.
+  if (type !== "f32") {
+    assertClose(await read(bufs.out), out, { rtol: type === "bf16" ? 2 ** -8 : 2 ** -11, atol: 0 });
+  }
   for (const buf of Object.values(bufs)) buf.destroy();
   for (const d of dispatches) d.destroy();
 }
@@ -53,5 +56,7 @@ Deno.test("residual: forward and backward match the reference on an odd size", (
 Deno.test("residual: over 65,535 workgroups (2-D grid) every element is covered", () =>
   check(65_535 * 128 + 4_097));
 
-Deno.test("residual: bf16 storage equals the reference rounded to bf16, odd size", () =>
-  check(2 * 5 * 13 + 1, "bf16"));
+for (const type of ["bf16", "f16"] as const) {
+  Deno.test(`residual: ${type} storage equals the reference rounded to ${type}, odd size`, () =>
+    check(2 * 5 * 13 + 1, type));
+}

@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "./_assert.ts";
+import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { parseFlags, UsageError } from "../src/commands/flags.ts";
 import { givenFromFlags, OptionError } from "../src/train/option_table.ts";
 import { resolveTrainConfig, TRAIN_FLAG_SPECS, TRAIN_OPTIONS } from "../src/train/options.ts";
@@ -8,9 +8,12 @@ const given = (args: string[]) =>
 const resolve = (args: string[], softwareAdapter = false, worldSize = 1) =>
   resolveTrainConfig(given(args), { softwareAdapter, worldSize });
 
-Deno.test("train options: the seed recipe is the default on a real GPU", () => {
-  const c = resolve([]);
-  assertEquals(c.recipe, "seed");
+Deno.test("train options: the seed recipe is the default on a real GPU with --data", () => {
+  const c = resolve(["--data", "shards"]);
+  assertEquals([c.recipe, c.recipeReason], [
+    "seed",
+    "GPT-2 124M on a GPU adapter with data shards",
+  ]);
   assertEquals(c.model, "gpt2");
   assertEquals([c.batchSize, c.seqLen, c.gradAccum], [16, 1024, 32]);
   assertEquals([c.lr, c.minLr, c.warmupSteps, c.maxSteps], [1e-2, 0, 2000, 90000]);
@@ -18,6 +21,48 @@ Deno.test("train options: the seed recipe is the default on a real GPU", () => {
   assertEquals([c.evalInterval, c.evalSteps, c.checkpointInterval], [1000, 100, 1000]);
   assertEquals([c.logInterval, c.seed, c.sampleTokens], [10, 1337, 64]);
   assertEquals([c.initFrom, c.peakTflops, c.resume, c.moveAside], [null, null, false, false]);
+  assertEquals([c.optimizer, c.muonLr], ["adamw", 0.02]);
+});
+
+Deno.test("train options: a GPU without --data gets the recipe sized to the WordNet corpus", () => {
+  const c = resolve([]);
+  assertEquals(c.recipe, "wordnet");
+  assert(c.recipeReason.startsWith("a GPU adapter and no --data: the mini model"), c.recipeReason);
+  assertEquals([c.model, c.data, c.batchSize, c.seqLen, c.gradAccum], [
+    "mini",
+    "data/wordnet",
+    32,
+    256,
+    1,
+  ]);
+  // About two passes over the 2.6M-token train split, an eval every 5% and a sample at the end.
+  const tokens = c.maxSteps * c.batchSize * c.seqLen * c.gradAccum;
+  assert(tokens > 2.6e6 && tokens < 3 * 2.6e6, `${tokens} tokens`);
+  assertEquals(c.maxSteps / c.evalInterval, 20);
+  assert(c.sampleTokens > 0);
+  // --data on a GPU (or SageMaker's channel) is the seed recipe; --init-from keeps the choice.
+  assertEquals(
+    resolveTrainConfig(given([]), {
+      softwareAdapter: false,
+      worldSize: 1,
+      env: { SM_CHANNEL_TRAIN: "/opt/ml/input/data/train" },
+    }).recipe,
+    "seed",
+  );
+  assertEquals(resolve(["--init-from", "w"]).recipe, "wordnet");
+  assertEquals(resolve(["--init-from", "w", "--data", "d"]).recipe, "seed");
+});
+
+Deno.test("train options: --recipe wins over the adapter, --data and --model; flags over it", () => {
+  for (const recipe of ["seed", "wordnet", "cpu"] as const) {
+    for (const soft of [false, true]) {
+      const c = resolve(["--recipe", recipe, "--model", "tiny", "--data", "d"], soft);
+      assertEquals([c.recipe, c.recipeReason, c.model], [recipe, "--recipe", "tiny"]);
+    }
+  }
+  const c = resolve(["--recipe", "seed", "--max-steps", "7"], true);
+  assertEquals([c.model, c.maxSteps, c.lr, c.gradAccum], ["gpt2", 7, 1e-2, 32]);
+  assertThrows(() => given(["--recipe", "fast"]), UsageError, '--recipe: "fast" is not one of');
 });
 
 Deno.test("train options: the config keeps the fields checkpoints store, and no flag-only ones", () => {
@@ -50,19 +95,23 @@ Deno.test("train options: the config keeps the fields checkpoints store, and no 
       "hellaswagLimit",
       "checkpointInterval",
       "logInterval",
+      "dashboard",
       "seed",
       "sampleTokens",
       "peakTflops",
+      "optimizer",
+      "muonLr",
+      "precision",
     ].sort(),
   );
 });
 
 Deno.test("train options: grad accumulation derives from total tokens and world size", () => {
-  assertEquals(resolve([], false, 8).gradAccum, 4);
-  assertEquals(resolve(["--grad-accum", "3"], false, 8).gradAccum, 3);
-  assertEquals(resolve(["--total-batch-tokens", "65536"], false, 2).gradAccum, 2);
+  assertEquals(resolve(["--data", "d"], false, 8).gradAccum, 4);
+  assertEquals(resolve(["--data", "d", "--grad-accum", "3"], false, 8).gradAccum, 3);
+  assertEquals(resolve(["--data", "d", "--total-batch-tokens", "65536"], false, 2).gradAccum, 2);
   assertThrows(
-    () => resolve(["--total-batch-tokens", "1000"]),
+    () => resolve(["--data", "d", "--total-batch-tokens", "1000"]),
     OptionError,
     "--total-batch-tokens: 1000 is not a multiple",
   );
@@ -81,6 +130,8 @@ Deno.test("train options: a software adapter gets the cpu recipe; flags still wi
   const init = resolve(["--init-from", "hf/gpt2"], true);
   assertEquals([init.recipe, init.initFrom], ["cpu", "hf/gpt2"]);
   assertEquals(init.recipeReason, "a software adapter; the model comes from --init-from hf/gpt2");
+  assert(resolve([], true).recipeReason.startsWith("a software adapter, so the small cpu-small"));
+  assertEquals(resolve(["--data", "d"], true).recipe, "cpu");
 });
 
 Deno.test("train options: an unknown preset is a usage error listing the presets", () => {

@@ -12,6 +12,7 @@ import { requestGpu } from "../gpu/device.ts";
 import { EvalLoader } from "../data/loader.ts";
 import { listSplit } from "../data/splits.ts";
 import { GPT2 } from "../model/gpt2.ts";
+import { type Precision, PRECISIONS } from "../model/precision.ts";
 import { loadWeights } from "../model/weights.ts";
 import { evaluate } from "../train/evaluate.ts";
 import { longestHellaSwagRow, readHellaSwag } from "../data/hellaswag.ts";
@@ -40,6 +41,12 @@ export const EVAL_FLAGS = {
     help: "HellaSwag validation set, JSON lines (hellaswag_val.jsonl: 10,042 examples)",
   },
   "hellaswag-limit": { type: "integer", min: 1, help: "score the first N examples only" },
+  precision: {
+    type: "string",
+    choices: PRECISIONS,
+    default: "f32",
+    help: "storage of activations and the weight copy (f32, bf16, f16)",
+  },
 } as const;
 
 const USAGE = "deno task eval --init-from PATH (--data DIR | --hellaswag FILE | both) [flags]";
@@ -64,7 +71,11 @@ export async function evalMain(args: string[]): Promise<void> {
   }
   const gpu = await requestGpu();
   const withModel = async <R>(B: number, T: number, use: (m: GPT2) => Promise<R>) => {
-    const model = await GPT2.create(gpu, config, { B, T });
+    const model = await GPT2.create(gpu, config, {
+      B,
+      T,
+      precision: values.precision as Precision,
+    });
     try {
       model.upload("params", params);
       return await use(model);

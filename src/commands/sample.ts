@@ -5,6 +5,7 @@
 import { formatHelp, parseFlags, UsageError } from "./flags.ts";
 import { requestGpu } from "../gpu/device.ts";
 import { GPT2 } from "../model/gpt2.ts";
+import { type Precision, PRECISIONS } from "../model/precision.ts";
 import { loadWeights } from "../model/weights.ts";
 import { Rng } from "../model/rng.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -21,6 +22,12 @@ export const SAMPLE_FLAGS = {
   temperature: { type: "number", min: 0, default: 1, help: "softmax temperature (0 = greedy)" },
   "top-k": { type: "integer", min: 0, default: 40, help: "sample among the k most likely" },
   seed: { type: "integer", min: 0, default: 1337, help: "sampling seed" },
+  precision: {
+    type: "string",
+    choices: PRECISIONS,
+    default: "f32",
+    help: "storage of activations and the weight copy (f32, bf16, f16)",
+  },
 } as const;
 
 /** Entry point of `deno task sample` and `repgpt sample`. */
@@ -35,7 +42,11 @@ export async function sampleMain(args: string[]): Promise<void> {
   const gpu = await requestGpu();
   const tok = await Tokenizer.gpt2();
   const T = Math.min(config.maxSeqLen, tok.encode(values.prompt).length + 1 + values.tokens);
-  const model = await GPT2.create(gpu, config, { B: 1, T });
+  const model = await GPT2.create(gpu, config, {
+    B: 1,
+    T,
+    precision: values.precision as Precision,
+  });
   try {
     model.upload("params", params);
     const encoder = new TextEncoder();

@@ -25,6 +25,8 @@ export interface StepLine {
   mfu?: number;
   /** Estimated seconds to the end of the run; omitted if unknown. */
   etaSeconds?: number;
+  /** f16's dynamic loss scale and the steps it skipped so far; omitted in other precisions. */
+  lossScale?: { scale: number; skippedSteps: number };
 }
 
 /** What one evaluation reports. */
@@ -48,6 +50,9 @@ export function formatStepLine(s: StepLine): string {
     `${formatThousands(s.tokensPerS)} tok/s`,
   ];
   if (s.mfu !== undefined) parts.push(`MFU ${(s.mfu * 100).toFixed(1)}%`);
+  if (s.lossScale) {
+    parts.push(`scale ${s.lossScale.scale} (${s.lossScale.skippedSteps} skipped)`);
+  }
   if (s.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(s.etaSeconds)}`);
   return parts.join(" | ");
 }

@@ -2,10 +2,15 @@
  * GPT-2's dispatch graph: the activation arena for (B, T) and the forward, classifier and
  * backward dispatch lists, in llm.c's gpt2_forward / gpt2_backward order. Private to gpt2.ts,
  * which owns the buffers and replays the lists.
+ *
+ * Activations, their gradients and the weights the kernels read are stored as the model's
+ * storage type (bf16: the working copy AdamW writes); LayerNorm statistics, attention's lse and
+ * delta, the losses, the logits scratch and the parameter gradients are f32 in every type.
  */
 import type { Gpu } from "../gpu/device.ts";
 import { subRange } from "../gpu/buffer.ts";
 import type { Dispatch } from "../gpu/kernel.ts";
+import { elementBytes, storageBytes, type StorageType } from "../gpu/storage.ts";
 import type { GPT2Config } from "./config.ts";
 import type { ParamLayout, ParamTensor } from "./params.ts";
 import { createEmbedding, type EmbeddingOp } from "./embedding.ts";
@@ -31,19 +36,23 @@ export interface Gpt2Ops {
   classifier: ClassifierOp;
 }
 
-/** Compile every operation a model of `config` uses. */
-export async function createGpt2Ops(gpu: Gpu, config: GPT2Config): Promise<Gpt2Ops> {
+/** Compile every operation a model of `config` stored as `type` uses. */
+export async function createGpt2Ops(
+  gpu: Gpu,
+  config: GPT2Config,
+  type: StorageType,
+): Promise<Gpt2Ops> {
   const [adamw, gradNorm, embedding, layernorm, matmul, attention, gelu, residual, classifier] =
     await Promise.all([
-      createAdamW(gpu),
+      createAdamW(gpu, { copyType: type === "f32" ? undefined : type }),
       createGradNorm(gpu),
-      createEmbedding(gpu),
-      createLayerNorm(gpu),
-      createMatmul(gpu),
-      createAttention(gpu, config.channels / config.numHeads),
-      createGelu(gpu, config.gelu),
-      createResidual(gpu),
-      createClassifier(gpu),
+      createEmbedding(gpu, { type }),
+      createLayerNorm(gpu, { type }),
+      createMatmul(gpu, { type }),
+      createAttention(gpu, config.channels / config.numHeads, { type }),
+      createGelu(gpu, config.gelu, type),
+      createResidual(gpu, type),
+      createClassifier(gpu, { type }),
     ]);
   return { adamw, gradNorm, embedding, layernorm, matmul, attention, gelu, residual, classifier };
 }
@@ -89,10 +98,13 @@ export interface GraphInputs {
   B: number;
   T: number;
   gradAccumSteps: number;
-  /** A new f32 buffer of `floats` elements, destroyed with the model. */
-  alloc(floats: number, label: string): GPUBuffer;
-  /** Flat params and grads (`layout.totalFloats`). */
-  params: GPUBuffer;
+  /** Storage of activations, their gradients and `weights`. */
+  type: StorageType;
+  /** A new buffer of `bytes` bytes, destroyed with the model. */
+  alloc(bytes: number, label: string): GPUBuffer;
+  /** The flat weights the kernels read (`layout.totalFloats` elements of `type`). */
+  weights: GPUBuffer;
+  /** Flat f32 gradients (`layout.totalFloats`). */
   grads: GPUBuffer;
   /** (B,T) u32 token ids, and the inputs' token index for the dwte backward. */
   inputs: GPUBuffer;
@@ -100,6 +112,8 @@ export interface GraphInputs {
   tokenIndex: GPUBuffer;
   /** gradAccumSteps + 1 floats: each micro-step's mean loss, then the eval loss. */
   lossSlots: GPUBuffer;
+  /** The dynamic loss scale state (f16; see grad_norm.ts), or null for none. */
+  lossScale: GPUBuffer | null;
 }
 
 /** The recorded dispatch lists. */
@@ -128,26 +142,30 @@ export interface Gpt2Graph {
 
 /** Allocate the activation arena and record the dispatch lists. */
 export function recordGpt2Graph(o: GraphInputs): Gpt2Graph {
-  const { gpu, ops, layout: lay, B, T, gradAccumSteps, alloc } = o;
+  const { gpu, ops, layout: lay, B, T, gradAccumSteps, type } = o;
   const config = lay.config;
   const { numLayers: L, channels: C, numHeads: NH, vocabSize: V, paddedVocabSize: Vp } = config;
   const N = B * T;
-  const p = (t: ParamTensor) => subRange(o.params, t.offset * 4, t.size * 4);
+  /** A tensor of `n` elements of the storage type; `f32` for statistics and scratch. */
+  const alloc = (n: number, label: string) => o.alloc(storageBytes(type, n), label);
+  const f32 = (n: number, label: string) => o.alloc(n * 4, label);
+  const e = elementBytes(type);
+  const p = (t: ParamTensor) => subRange(o.weights, t.offset * e, storageBytes(type, t.size));
   const g = (t: ParamTensor) => subRange(o.grads, t.offset * 4, t.size * 4);
   const pb = (t: ParamTensor | null) => t && p(t);
   const gb = (t: ParamTensor | null) => t && g(t);
 
   const normActs = (name: string): NormActs => ({
     out: alloc(N * C, name),
-    mean: alloc(N, `${name}_mean`),
-    rstd: alloc(N, `${name}_rstd`),
+    mean: f32(N, `${name}_mean`),
+    rstd: f32(N, `${name}_rstd`),
   });
   const encoded = alloc(N * C, "encoded");
   const acts: LayerActs[] = Array.from({ length: L }, (_, l) => ({
     ln1: normActs(`ln1[${l}]`),
     qkv: alloc(N * 3 * C, `qkv[${l}]`),
     atty: alloc(N * C, `atty[${l}]`),
-    lse: alloc(B * NH * T, `att_lse[${l}]`),
+    lse: f32(B * NH * T, `att_lse[${l}]`),
     attproj: alloc(N * C, `attproj[${l}]`),
     residual2: alloc(N * C, `residual2[${l}]`),
     ln2: normActs(`ln2[${l}]`),
@@ -163,13 +181,13 @@ export function recordGpt2Graph(o: GraphInputs): Gpt2Graph {
   const datty = alloc(N * C, "datty");
   const dqkv = alloc(N * 3 * C, "dqkv");
   const dfch = alloc(N * 4 * C, "dfch"); // d fch_gelu, then d fch in place
-  const delta = alloc(B * NH * T, "att_delta");
-  const losses = alloc(N, "losses"); // (B,T) per-token loss
-  const scratch = alloc(classifierScratchBytes(gpu, N, Vp) / 4, "logits scratch");
+  const delta = f32(B * NH * T, "att_delta");
+  const losses = f32(N, "losses"); // (B,T) per-token loss
+  const scratch = f32(classifierScratchBytes(gpu, N, Vp) / 4, "logits scratch");
   const shape = { N, C, V, Vp };
   const clsForward = { losses, x: lnf.out, wte: p(lay.wte), targets: o.targets, scratch };
   const clsTrain = ops.classifier.forwardBackward(
-    { ...clsForward, dx: dln, dwte: g(lay.wte) },
+    { ...clsForward, dx: dln, dwte: g(lay.wte), lossScale: o.lossScale ?? undefined },
     { ...shape, dloss: 1 / (N * gradAccumSteps) },
   );
   const clsEval = ops.classifier.forward(clsForward, shape);
@@ -178,7 +196,7 @@ export function recordGpt2Graph(o: GraphInputs): Gpt2Graph {
     (_, k) => ops.classifier.meanLoss({ out: subRange(o.lossSlots, k * 4, 4), losses }, { N }),
   );
   const lastX = alloc(B * C, "sampled rows of lnf");
-  const lastLogits = alloc(B * Vp, "sampled logits");
+  const lastLogits = f32(B * Vp, "sampled logits");
   const logits = ops.classifier.logits(
     { logits: lastLogits, x: lastX, wte: p(lay.wte) },
     { row0: 0, rows: B, C, V, Vp },

@@ -14,7 +14,7 @@
  * as wte's padded rows are finite.
  */
 import type { Gpu } from "../gpu/device.ts";
-import { asRange, type Binding } from "../gpu/buffer.ts";
+import { asRange, type Binding, uploadBuffer } from "../gpu/buffer.ts";
 import { bindWindow } from "../gpu/window.ts";
 import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
 import { createMatmul, type MatmulOp, type MatmulOptions } from "./matmul.ts";
@@ -49,6 +49,11 @@ export interface ClassifierBackwardBindings extends ClassifierForwardBindings {
   dx: Binding;
   /** (Vp, C): += d(loss)/dwte (rows >= V get += 0). */
   dwte: Binding;
+  /**
+   * f32 whose first element multiplies dlogits (an f16 model's dynamic loss scale, see
+   * grad_norm.ts); default 1.
+   */
+  lossScale?: Binding;
 }
 
 /** Prepared dispatches of the classifier; see {@link createClassifier}. */
@@ -97,6 +102,7 @@ export async function createClassifier(
   const type = matmul.type;
   const maxBinding = Math.min(options.maxBinding ?? gpu.maxBinding, gpu.maxBinding);
   const align = gpu.offsetAlignment;
+  const one = uploadBuffer(gpu, new Float32Array([1, 0, 0, 0]), "classifier loss scale 1");
   const [xent, mean] = await Promise.all([
     Kernel.create(gpu, {
       label: "classifier softmax_xent",
@@ -152,7 +158,11 @@ export async function createClassifier(
       ]);
       new Float32Array(params, 28, 1)[0] = s.dloss ?? 0;
       out.push(
-        xent.bind(grid(rows), [logits.range, losses.range, targets.range], new Uint8Array(params)),
+        xent.bind(
+          grid(rows),
+          [logits.range, losses.range, targets.range, b.lossScale ?? one],
+          new Uint8Array(params),
+        ),
       );
       if (!backward) continue;
       out.push(...matmul.gemm({
@@ -217,6 +227,7 @@ export async function createClassifier(
     },
     destroy() {
       matmul.destroy();
+      one.destroy();
     },
   };
 }

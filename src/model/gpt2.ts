@@ -9,6 +9,9 @@
  *
  * Each call encodes one command buffer and submits it without waiting; only the read*()
  * methods wait for the GPU. Structure and names follow llm.c's gpt2_forward / gpt2_backward.
+ *
+ * In bf16 (see precision.ts) the kernels read a bf16 working copy of the f32 master weights,
+ * which AdamW rewrites with every step and upload() refreshes.
  */
 import type { Gpu } from "../gpu/device.ts";
 import {
@@ -20,7 +23,9 @@ import {
   writeBuffer,
 } from "../gpu/buffer.ts";
 import type { Dispatch } from "../gpu/kernel.ts";
+import { elementBytes, storageBytes, type StorageType } from "../gpu/storage.ts";
 import type { GPT2Config } from "./config.ts";
+import { activationStorage, type Precision } from "./precision.ts";
 import { type ParamLayout, paramLayout, type ParamTensor } from "./params.ts";
 import { buildTokenIndex, tokenIndexLength } from "./embedding.ts";
 import {
@@ -31,7 +36,9 @@ import {
   recordGpt2Graph,
 } from "./_gpt2_graph.ts";
 import { StepHistory, type StepStats } from "./step_stats.ts";
-import type { AdamWConfig, AdamWStep } from "../optim/adamw.ts";
+import type { AdamWConfig, AdamWSegment, AdamWStep } from "../optim/adamw.ts";
+import { createMuon, MUON_MOMENTUM, type MuonOp, type MuonStep } from "../optim/muon.ts";
+import { createMatmul, type MatmulOp } from "./matmul.ts";
 
 /** Batch geometry the model is built for. */
 export interface GPT2Shape {
@@ -49,6 +56,21 @@ export interface GPT2Shape {
    * the trainer reads them all back with one wait every `historySteps` steps.
    */
   historySteps?: number;
+  /** Storage of activations, their gradients and the weight copy (default f32). */
+  precision?: Precision;
+  /**
+   * f16's dynamic loss scaling: the initial scale (default 2^16) and the good steps in a row
+   * that double it (default 2000), PyTorch GradScaler's defaults.
+   */
+  lossScale?: { initial?: number; growthInterval?: number };
+}
+
+/** The dynamic loss scale of an f16 model (see {@link GPT2.readLossScale}). */
+export interface LossScaleState {
+  /** The scale the next step multiplies the loss by. */
+  scale: number;
+  /** Optimizer steps skipped so far because their gradients overflowed. */
+  skippedSteps: number;
 }
 
 /** The four flat buffers with the same layout. */
@@ -57,6 +79,11 @@ export type FlatName = "params" | "grads" | "m" | "v";
 /** AdamW hyperparameters fixed for a run, and the global gradient-norm clip (0 = off). */
 export interface OptimizerConfig extends AdamWConfig {
   gradClip: number;
+  /**
+   * "muon": Muon for the 2-D weights inside the blocks (its momentum lives in `m`'s slots for
+   * them; `v`'s stay zero), AdamW for wte, wpe and the 1-D tensors. Default "adamw".
+   */
+  optimizer?: "adamw" | "muon";
 }
 
 /** A GPT-2 built for one (B, T) on one device. */
@@ -72,7 +99,10 @@ export class GPT2 {
   readonly targets: GPUBuffer;
   /** The inputs grouped by token, for the deterministic dwte backward (see embedding.ts). */
   readonly tokenIndex: GPUBuffer;
+  /** The weights the kernels read: `params`, or its working copy in the storage type. */
+  readonly weights: GPUBuffer;
   #buffers: GPUBuffer[] = [];
+  #activationBytes = 0;
   /** Dispatches to destroy with the model (the graph's and the optimizer's). */
   #dispatches: Dispatch[] = [];
   #ops!: Gpt2Ops;
@@ -84,11 +114,16 @@ export class GPT2 {
   #micro = 0;
   /** Whether the last loss computed was an evalStep's. */
   #lastWasEval = false;
-  /** grad_norm's result: [global L2 norm, clip scale]. */
+  /** grad_norm's result: [global L2 norm, clip scale, skip flag]. */
   #normScale: GPUBuffer;
+  /** f16's loss scale state [scale, good steps in a row, skipped steps], else null. */
+  #lossScale: GPUBuffer | null = null;
+  #growthInterval = 2000;
   /** Loss and grad norm of the steps not yet read back. */
   #history: StepHistory;
-  #optimizer: { dispatches: Dispatch[]; adamw: AdamWStep } | null = null;
+  #optimizer: { dispatches: Dispatch[]; adamw: AdamWStep; muon: MuonStep | null } | null = null;
+  /** Muon's op, and the f32 matmul it made when the model's stores another type. */
+  #muonOps: { muon: MuonOp; matmul: MatmulOp | null } | null = null;
 
   private constructor(
     readonly gpu: Gpu,
@@ -97,10 +132,16 @@ export class GPT2 {
     readonly T: number,
     readonly gradAccumSteps: number,
     readonly historySteps: number,
+    readonly precision: Precision,
+    /** Storage type of activations, their gradients and `weights`. */
+    readonly type: StorageType,
   ) {
     this.layout = paramLayout(config);
     const bytes = this.layout.totalFloats * 4;
     this.params = this.#alloc(bytes / 4, "params");
+    this.weights = type === "f32"
+      ? this.params
+      : this.#allocBytes(storageBytes(type, this.layout.totalFloats), `${type} weight copy`);
     this.grads = this.#alloc(bytes / 4, "grads");
     this.m = this.#alloc(bytes / 4, "adamw m");
     this.v = this.#alloc(bytes / 4, "adamw v");
@@ -121,8 +162,13 @@ export class GPT2 {
   static async create(
     gpu: Gpu,
     config: GPT2Config,
-    { B, T, gradAccumSteps = 1, historySteps = 1 }: GPT2Shape,
+    { B, T, gradAccumSteps = 1, historySteps = 1, precision = "f32", lossScale = {} }: GPT2Shape,
   ): Promise<GPT2> {
+    const type = activationStorage(precision);
+    const { initial = 2 ** 16, growthInterval = 2000 } = lossScale;
+    if (!(initial > 0 && Number.isFinite(initial))) {
+      throw new RangeError(`model: the initial loss scale must be finite and > 0, got ${initial}`);
+    }
     if (!Number.isInteger(B) || B < 1) throw new RangeError(`model: B must be >= 1, got ${B}`);
     if (!Number.isInteger(T) || T < 1 || T > config.maxSeqLen) {
       throw new RangeError(`model: T must be in [1, ${config.maxSeqLen}], got ${T}`);
@@ -132,7 +178,7 @@ export class GPT2 {
     }
     // GELU, LayerNorm and the residual adds bind whole activations; matmul, attention and the
     // classifier split theirs. The largest unsplit one is the MLP's (B,T,4C).
-    const mlpBytes = B * T * 4 * config.channels * 4;
+    const mlpBytes = storageBytes(type, B * T * 4 * config.channels);
     if (mlpBytes > gpu.maxBinding) {
       throw new RangeError(
         `model: B*T = ${B}*${T} makes the MLP activation (B,T,4C) ${mlpBytes} bytes, over this ` +
@@ -147,9 +193,14 @@ export class GPT2 {
     if (!Number.isInteger(historySteps) || historySteps < 1) {
       throw new RangeError(`model: historySteps must be >= 1, got ${historySteps}`);
     }
-    const model = new GPT2(gpu, config, B, T, gradAccumSteps, historySteps);
+    const model = new GPT2(gpu, config, B, T, gradAccumSteps, historySteps, precision, type);
     try {
-      model.#ops = await createGpt2Ops(gpu, config);
+      if (type === "f16") {
+        model.#lossScale = model.#alloc(4, "loss scale");
+        model.#growthInterval = growthInterval;
+        writeBuffer(gpu, model.#lossScale, new Float32Array([initial, 0, 0, 0]));
+      }
+      model.#ops = await createGpt2Ops(gpu, config, type);
       model.#graph = recordGpt2Graph({
         gpu,
         ops: model.#ops,
@@ -157,13 +208,18 @@ export class GPT2 {
         B,
         T,
         gradAccumSteps,
-        alloc: (floats, label) => model.#alloc(floats, label),
-        params: model.params,
+        type,
+        alloc: (bytes, label) => {
+          model.#activationBytes += bytes;
+          return model.#allocBytes(bytes, label);
+        },
+        weights: model.weights,
         grads: model.grads,
         inputs: model.inputs,
         targets: model.targets,
         tokenIndex: model.tokenIndex,
         lossSlots: model.#lossSlots,
+        lossScale: model.#lossScale,
       });
       model.#dispatches.push(...model.#graph.all);
     } catch (e) {
@@ -173,8 +229,20 @@ export class GPT2 {
     return model;
   }
 
+  /**
+   * Bytes of the activation arena: activations and their gradients, LayerNorm and attention
+   * statistics, the logits scratch (what `precision` halves, beside the flat buffers).
+   */
+  get activationBytes(): number {
+    return this.#activationBytes;
+  }
+
   #alloc(floats: number, label: string): GPUBuffer {
-    const buffer = createBuffer(this.gpu, floats * 4, label);
+    return this.#allocBytes(floats * 4, label);
+  }
+
+  #allocBytes(bytes: number, label: string): GPUBuffer {
+    const buffer = createBuffer(this.gpu, bytes, label);
     this.#buffers.push(buffer);
     return buffer;
   }
@@ -261,13 +329,14 @@ export class GPT2 {
     }
     const encoder = this.gpu.device.createCommandEncoder();
     this.#encode(encoder, this.#graph.forward);
+    const row = C * elementBytes(this.type); // C is a multiple of 4: whole words in bf16
     positions.forEach((t, b) =>
       encoder.copyBufferToBuffer(
         this.#graph.lnf,
-        (b * T + t) * C * 4,
+        (b * T + t) * row,
         this.#graph.lastX,
-        b * C * 4,
-        C * 4,
+        b * row,
+        row,
       )
     );
     this.#encode(encoder, this.#graph.logits);
@@ -281,41 +350,85 @@ export class GPT2 {
 
   /**
    * Fix the optimizer's hyperparameters (once per run, before the first optimizerStep):
-   * AdamW with weight decay on `[0, layout.decayFloats)` (every 2-D tensor) and none after.
+   * AdamW with weight decay on every 2-D tensor and none on the 1-D ones; with
+   * `optimizer: "muon"`, Muon on the blocks' 2-D weights (compiled here: await it) and AdamW
+   * on the rest.
    */
-  setOptimizer(config: OptimizerConfig): void {
-    const { totalFloats, decayFloats } = this.layout;
+  async setOptimizer(config: OptimizerConfig): Promise<void> {
+    const { totalFloats, decayFloats, layers } = this.layout;
+    const muonTensors = config.optimizer === "muon"
+      ? layers.flatMap((l) => [l.qkvw, l.attprojw, l.fcw, l.fcprojw])
+      : [];
+    // The blocks' matrices are the end of the 2-D range (params.ts), after wte and wpe.
+    const adamwDecayEnd = muonTensors.length > 0 ? layers[0].qkvw.offset : decayFloats;
+    const segments: AdamWSegment[] = [
+      { start: 0, end: adamwDecayEnd, decay: true },
+      { start: decayFloats, end: totalFloats, decay: false },
+    ];
+    const normScale = this.#normScale;
+    if (this.#lossScale && muonTensors.length > 0) {
+      throw new Error("precision f16: Muon does not skip overflowed steps yet; use AdamW or bf16");
+    }
     const norm = this.#ops.gradNorm.bind(
-      { grads: this.grads, result: this.#normScale },
-      { n: totalFloats, clip: config.gradClip },
+      { grads: this.grads, result: normScale, lossScale: this.#lossScale ?? undefined },
+      { n: totalFloats, clip: config.gradClip, growthInterval: this.#growthInterval },
     );
+    const copy = this.weights === this.params ? undefined : this.weights;
     const adamw = this.#ops.adamw.bind(
-      { params: this.params, grads: this.grads, m: this.m, v: this.v, normScale: this.#normScale },
-      [{ start: 0, end: decayFloats, decay: true }, {
-        start: decayFloats,
-        end: totalFloats,
-        decay: false,
-      }],
+      { params: this.params, grads: this.grads, m: this.m, v: this.v, normScale, copy },
+      segments,
       config,
     );
-    this.#dispatches.push(...norm, ...adamw.dispatches);
-    this.#optimizer = { dispatches: [...norm, ...adamw.dispatches], adamw };
+    let muon: MuonStep | null = null;
+    if (muonTensors.length > 0) {
+      // Muon's products are f32 (the params and gradients are).
+      const matmul = this.#ops.matmul.type === "f32" ? null : await createMatmul(this.gpu);
+      const ops = {
+        muon: await createMuon(this.gpu, {
+          gemm: matmul ?? this.#ops.matmul,
+          gradNorm: this.#ops.gradNorm,
+        }),
+        matmul,
+      };
+      this.#muonOps = ops;
+      muon = ops.muon.bind(
+        { params: this.params, grads: this.grads, momentum: this.m, normScale },
+        muonTensors.map((t) => ({
+          name: t.name,
+          offset: t.offset,
+          rows: t.shape[0],
+          cols: t.shape[1],
+        })),
+        { momentum: MUON_MOMENTUM, weightDecay: config.weightDecay },
+      );
+    }
+    // Muon updates only the f32 master weights: refresh the working copy of its tensors.
+    const muonCopy = muon && copy ? this.#copyWeights(adamwDecayEnd, decayFloats) : [];
+    const dispatches = [...norm, ...adamw.dispatches, ...(muon?.dispatches ?? []), ...muonCopy];
+    this.#dispatches.push(...dispatches);
+    this.#optimizer = { dispatches, adamw, muon };
   }
 
   /**
    * Submit one optimizer step on the accumulated (and all-reduced) gradients: global norm,
-   * clip scale, AdamW with step number `t` (1-based) and learning rate `lr`. Does not wait.
+   * clip scale, AdamW with step number `t` (1-based) and learning rate `lr`, and Muon (when
+   * set) with learning rate `muonLr`. Does not wait.
    */
-  optimizerStep(t: number, lr: number): void {
+  optimizerStep(t: number, lr: number, muonLr?: number): void {
     if (!this.#optimizer) throw new Error("optimizerStep: call setOptimizer first");
     if (this.#micro !== this.gradAccumSteps) {
       throw new Error(
         `optimizerStep: ${this.#micro} micro-steps since zeroGrads(), want ${this.gradAccumSteps}`,
       );
     }
-    this.#optimizer.adamw.setStep(t, lr);
+    const { adamw, muon, dispatches } = this.#optimizer;
+    if (muon && muonLr === undefined) {
+      throw new Error("optimizerStep: the optimizer is Muon: give its learning rate");
+    }
+    adamw.setStep(t, lr);
+    muon?.setLr(muonLr!);
     const encoder = this.gpu.device.createCommandEncoder();
-    this.#encode(encoder, this.#optimizer.dispatches);
+    this.#encode(encoder, dispatches);
     this.#history.record(encoder, this.#lossSlots, this.#normScale);
     this.gpu.device.queue.submit([encoder.finish()]);
   }
@@ -326,6 +439,17 @@ export class GPT2 {
    */
   readStepStats(): Promise<StepStats[]> {
     return this.#history.read();
+  }
+
+  /**
+   * The loss scale and the steps skipped for overflow so far (f16; other precisions have none:
+   * scale 1, nothing skipped). Waits for the GPU: read it when logging.
+   */
+  async readLossScale(): Promise<LossScaleState> {
+    if (!this.#lossScale) return { scale: 1, skippedSteps: 0 };
+    const [scale, , skippedSteps] = await readF32(this.gpu, this.#lossScale);
+    this.gpu.throwIfFailed("loss scale");
+    return { scale, skippedSteps };
   }
 
   /** The global gradient norm (before clipping) of the last optimizerStep. Waits for the GPU. */
@@ -366,6 +490,7 @@ export class GPT2 {
       );
     }
     writeBuffer(this.gpu, this[flat], data as Float32Array<ArrayBuffer>);
+    if (flat === "params") this.#refreshWeights(0, this.layout.totalFloats);
   }
 
   /** Upload one named tensor (e.g. "h.0.attn.c_attn.weight", our (out, in) layout). */
@@ -377,6 +502,26 @@ export class GPT2 {
       );
     }
     writeBuffer(this.gpu, this.view(flat, tensor), data as Float32Array<ArrayBuffer>);
+    if (flat === "params") this.#refreshWeights(tensor.offset, tensor.offset + tensor.size);
+  }
+
+  /** Dispatches writing the working copy of the master weights `[start, end)`. */
+  #copyWeights(start: number, end: number): Dispatch[] {
+    const e = elementBytes(this.type);
+    return this.#ops.adamw.copy({
+      params: subRange(this.params, start * 4, (end - start) * 4),
+      copy: subRange(this.weights, start * e, storageBytes(this.type, end - start)),
+    }, end - start);
+  }
+
+  /** Submit a refresh of the working copy of `[start, end)` after an upload (f32: nothing). */
+  #refreshWeights(start: number, end: number): void {
+    if (this.weights === this.params) return;
+    const dispatches = this.#copyWeights(start, end);
+    const encoder = this.gpu.device.createCommandEncoder();
+    this.#encode(encoder, dispatches);
+    this.gpu.device.queue.submit([encoder.finish()]);
+    for (const d of dispatches) d.destroy(); // wgpu frees them once the GPU is done
   }
 
   /** Read back one named tensor. Waits for the GPU. */
@@ -403,6 +548,9 @@ export class GPT2 {
     for (const d of this.#dispatches) d.destroy();
     for (const b of this.#buffers) b.destroy();
     if (this.#ops) destroyGpt2Ops(this.#ops);
+    this.#muonOps?.muon.destroy();
+    this.#muonOps?.matmul?.destroy();
+    this.#muonOps = null;
     this.#dispatches = [];
     this.#buffers = [];
   }

@@ -2,8 +2,8 @@
  * The flat parameter layout: every GPT-2 tensor is a named, shaped range of one Float32Array
  * (and of the same-sized gradient, AdamW m and v buffers).
  *
- * Offsets are aligned to 64 floats (256 B = WebGPU's storage offset alignment) so any tensor
- * can be bound on its own. Tensors with 2+ dims (wte, wpe, every weight matrix) come first as
+ * Offsets are aligned to 128 floats, so any tensor can be bound on its own at WebGPU's 256-byte
+ * storage offset alignment both here and in a bf16 or f16 copy (2 bytes per element). Tensors with 2+ dims (wte, wpe, every weight matrix) come first as
  * one contiguous range, the 1-D ones (LayerNorm weights and biases, Linear biases) after, so
  * AdamW runs twice: weight decay on `[0, decayFloats)` and none on `[decayFloats, totalFloats)`.
  * Names follow Hugging Face GPT-2 (`h.3.attn.c_attn.weight`), but our Linear weights are
@@ -11,8 +11,8 @@
  */
 import type { GPT2Config } from "./config.ts";
 
-/** Float alignment of every tensor offset (256 bytes). */
-export const PARAM_ALIGN_FLOATS = 64;
+/** Element alignment of every tensor offset (256 bytes at 2 bytes per element). */
+export const PARAM_ALIGN_FLOATS = 128;
 
 /** One named tensor in the flat buffers. */
 export interface ParamTensor {

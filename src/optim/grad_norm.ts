@@ -6,9 +6,14 @@
  *
  * `result` layout (f32): [0] = L2 norm of grads[0, n), [1] = clip scale min(1, clip / (norm +
  * 1e-6)), or 1 when clip <= 0 (no clipping).
+ *
+ * Dynamic loss scaling (an f16 model's, decided on the GPU): with a `lossScale` binding, the
+ * gradients are those of the loss times its scale S; the norm and clip scale are unscaled, a
+ * non-finite norm (an overflow) sets result[2] = 1 (AdamW skips the step) and halves S, and a
+ * run of `growthInterval` good steps doubles it (see kernels/grad_norm.wgsl).
  */
 import type { Gpu } from "../gpu/device.ts";
-import { type Binding, createBuffer, subRange } from "../gpu/buffer.ts";
+import { type Binding, createBuffer, subRange, uploadBuffer } from "../gpu/buffer.ts";
 import { flatWindows } from "../gpu/window.ts";
 import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
 import code from "../../kernels/grad_norm.wgsl" with { type: "text" };
@@ -19,10 +24,15 @@ const PER_WORKGROUP = 256 * 16;
 /** Prepared gradient-norm dispatches. */
 export interface GradNormOp {
   /**
-   * result (2 f32: norm, clip scale) <- grads (n f32, a flat buffer of any size: bound in
-   * chunks of at most maxBinding bytes). `grads` must start on `gpu.offsetAlignment`.
+   * result (2 f32: norm, clip scale; 3 with `lossScale`: and the skip flag) <- grads (n f32, a
+   * flat buffer of any size: bound in chunks of at most maxBinding bytes). `grads` must start
+   * on `gpu.offsetAlignment`. `lossScale` (3 f32: scale, good steps in a row, skipped steps)
+   * turns dynamic loss scaling on, growing the scale after `growthInterval` good steps.
    */
-  bind(b: { grads: Binding; result: Binding }, s: { n: number; clip: number }): Dispatch[];
+  bind(
+    b: { grads: Binding; result: Binding; lossScale?: Binding },
+    s: { n: number; clip: number; growthInterval?: number },
+  ): Dispatch[];
   /** Free the partial-sum scratch buffers made by `bind`. */
   destroy(): void;
 }
@@ -46,7 +56,7 @@ export async function createGradNorm(
   const maxBinding = options.maxBinding ?? gpu.maxBinding;
   const scratch: GPUBuffer[] = [];
   return {
-    bind(b, { n, clip }) {
+    bind(b, { n, clip, growthInterval = 2000 }) {
       if (!Number.isFinite(clip)) {
         throw new RangeError(`grad norm: clip must be finite, got ${clip}`);
       }
@@ -65,10 +75,22 @@ export async function createGradNorm(
         ));
         first += count;
       }
-      const finalParams = new ArrayBuffer(8);
-      new Uint32Array(finalParams, 0, 1)[0] = total;
+      if (!(Number.isInteger(growthInterval) && growthInterval >= 1)) {
+        throw new RangeError(`grad norm: growthInterval must be >= 1, got ${growthInterval}`);
+      }
+      // Bound in place of `lossScale` when there is none; the kernel reads nothing from it then.
+      const lossScale = b.lossScale ?? uploadBuffer(gpu, new Float32Array(4), "no loss scale");
+      if (!b.lossScale) scratch.push(lossScale as GPUBuffer);
+      const finalParams = new ArrayBuffer(16);
+      new Uint32Array(finalParams).set([total, 0, b.lossScale ? 1 : 0, growthInterval]);
       new Float32Array(finalParams, 4, 1)[0] = clip;
-      dispatches.push(finalize.bind([1], [partials, b.result], new Uint8Array(finalParams)));
+      dispatches.push(
+        finalize.bind(
+          [1],
+          [partials, b.result, lossScale],
+          new Uint8Array(finalParams),
+        ),
+      );
       return dispatches;
     },
     destroy() {

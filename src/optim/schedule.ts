@@ -20,3 +20,11 @@ export function learningRate(step: number, s: Schedule): number {
   const coeff = 0.5 * (1 + Math.cos(Math.PI * ratio));
   return s.minLr + coeff * (s.maxLr - s.minLr);
 }
+
+/**
+ * `s` with its peak moved to `maxLr` and its floor in the same proportion: the same warmup
+ * and cosine for a second learning rate (Muon's beside AdamW's).
+ */
+export function scaledSchedule(s: Schedule, maxLr: number): Schedule {
+  return { ...s, maxLr, minLr: s.maxLr > 0 ? s.minLr * maxLr / s.maxLr : 0 };
+}

@@ -33,6 +33,7 @@ export interface CheckpointerOptions {
     modelConfig: unknown;
     loaderState: unknown;
     rngState: unknown;
+    trainerState?: unknown;
   };
   /** The checkpoint the run started from, the last good one until a save lands. */
   lastGood: string | null;

@@ -34,6 +34,8 @@ export interface RunStart {
   /** The data loader's position (opaque here: the loader validates it), when resuming. */
   loaderState?: unknown;
   rngState?: RngState;
+  /** f16's dynamic loss scale when the checkpoint was saved (absent in other precisions). */
+  lossScale?: number;
   /** What rank 0 prints: where the run starts from. */
   notes: string[];
   /** What rank 0 warns about: checkpoints skipped and why, settings changed since the save. */
@@ -136,6 +138,7 @@ async function fromCheckpoint(path: string, config: TrainConfig): Promise<RunSta
     v,
     loaderState: ck.loaderState,
     rngState: ck.rngState as RngState,
+    lossScale: (ck.trainerState as { lossScale?: number } | null)?.lossScale,
     notes: [`resuming from ${path} (step ${ck.step})`],
     warnings,
   };

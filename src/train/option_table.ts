@@ -8,11 +8,14 @@
  * (`initFrom` is `--init-from`).
  */
 
-/** The recipes a default can differ by: the GPT-2 124M seed recipe and the small cpu one. */
-export type Recipe = "seed" | "cpu";
+/**
+ * The recipes a default can differ by: the GPT-2 124M seed recipe, one sized to the embedded
+ * WordNet corpus on a GPU, and the small cpu one for a software adapter.
+ */
+export type Recipe = "seed" | "wordnet" | "cpu";
 
 /** The recipes in the order help and docs list them. */
-export const RECIPE_NAMES: readonly Recipe[] = ["seed", "cpu"];
+export const RECIPE_NAMES = ["seed", "wordnet", "cpu"] as const satisfies readonly Recipe[];
 
 /** A resolved option value; `null` means unset (e.g. no `--init-from`). */
 export type OptionValue = string | number | boolean | null;
@@ -42,7 +45,7 @@ type ValueOf<S extends OptionSpec> = S["type"] extends "boolean" ? boolean
   : number;
 
 type DefaultOf<S extends OptionSpec> = S extends { default: infer D }
-  ? D extends { readonly seed: infer A; readonly cpu: infer B } ? A | B : D
+  ? D extends { readonly [R in Recipe]: infer A } ? A : D
   : never;
 
 /** The options given on the command line, by config field. */
@@ -74,7 +77,10 @@ export function defaultFor(spec: OptionSpec, recipe: Recipe): OptionValue | unde
   return d !== null && typeof d === "object" ? d[recipe] : d;
 }
 
-/** How help shows a default: `out, or $SM_MODEL_DIR`, `seed 90000, cpu 300`, or nothing. */
+/**
+ * How help shows a default: `out, or $SM_MODEL_DIR`, `seed 90000, wordnet 600, cpu 300`, or
+ * nothing.
+ */
 export function defaultText(spec: OptionSpec): string | undefined {
   const d = spec.default;
   if (d === undefined) return spec.derived;

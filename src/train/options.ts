@@ -2,12 +2,16 @@
  * The training run's options, in one table: from it come the train command's flags and
  * `--help`, the {@link TrainConfig} type, its resolution and the README's flag table.
  *
- * Defaults come from one of two recipes. `seed` is the GPT-2 124M recipe being reproduced
- * (524,288 tokens per step, lr 1e-2, wd 0.125, 2,000 warmup steps, cosine to 0 at 90,000 steps).
- * `cpu` is the default on a software adapter: a small model that visibly learns WordNet in
- * minutes on 2 CPU cores (see README). A flag given on the command line always wins.
+ * Defaults come from one of three recipes (see {@link RECIPES_HELP}). `seed` is the GPT-2 124M
+ * recipe being reproduced (524,288 tokens per step, lr 1e-2, wd 0.125, 2,000 warmup steps,
+ * cosine to 0 at 90,000 steps). `wordnet` is the default on a GPU without `--data`: a 30M
+ * model (preset `mini`) and about two passes over the embedded 2.6M-token WordNet train split,
+ * minutes on a laptop GPU, where the seed recipe would repeat it 16,000 times. `cpu` is the
+ * default on a software adapter: a small model that visibly learns WordNet in minutes on 2 CPU
+ * cores (see README). A flag given on the command line always wins.
  */
 import { PRESET_NAMES } from "../model/config.ts";
+import { PRECISIONS } from "../model/precision.ts";
 import {
   defaultFor,
   flagName,
@@ -18,11 +22,25 @@ import {
   type OptionSpec,
   type OptionTable,
   type Recipe,
+  RECIPE_NAMES,
   type ResolvedOptions,
 } from "./option_table.ts";
 
+/** How the recipe is chosen, for `--help`. */
+export const RECIPES_HELP =
+  "Defaults come from a recipe: seed is GPT-2 124M (a GPU adapter with --data); wordnet a\n" +
+  "30M model sized to the embedded WordNet corpus (a GPU adapter, no --data); cpu the small\n" +
+  "one (a software adapter). --recipe or --model chooses instead. A flag given always wins.";
+
 /** Every `deno task train` option, keyed by its {@link TrainConfig} field. */
 export const TRAIN_OPTIONS = {
+  recipe: {
+    type: "string",
+    choices: RECIPE_NAMES,
+    derived: "from the adapter and --data",
+    config: false,
+    help: "the set of defaults for every other flag",
+  },
   data: {
     type: "string",
     default: "data/wordnet",
@@ -32,8 +50,9 @@ export const TRAIN_OPTIONS = {
   model: {
     type: "string",
     choices: PRESET_NAMES,
-    default: { seed: "gpt2", cpu: "cpu-small" },
-    help: "preset; gpt2* selects the seed recipe, others the cpu recipe",
+    default: { seed: "gpt2", wordnet: "mini", cpu: "cpu-small" },
+    help: "preset; without --recipe, a recipe's own preset selects it, other gpt2* seed, " +
+      "the rest cpu",
   },
   initFrom: {
     type: "string",
@@ -55,25 +74,25 @@ export const TRAIN_OPTIONS = {
   maxSteps: {
     type: "integer",
     min: 1,
-    default: { seed: 90_000, cpu: 300 },
+    default: { seed: 90_000, wordnet: 600, cpu: 300 },
     help: "optimizer steps",
   },
   batchSize: {
     type: "integer",
     min: 1,
-    default: { seed: 16, cpu: 8 },
+    default: { seed: 16, wordnet: 32, cpu: 8 },
     help: "sequences per micro-batch per rank",
   },
   seqLen: {
     type: "integer",
     min: 1,
-    default: { seed: 1024, cpu: 64 },
+    default: { seed: 1024, wordnet: 256, cpu: 64 },
     help: "tokens per sequence",
   },
   totalBatchTokens: {
     type: "integer",
     min: 1,
-    default: { seed: 524_288, cpu: null },
+    default: { seed: 524_288, wordnet: null, cpu: null },
     config: false,
     help: "tokens per optimizer step, all ranks; sets --grad-accum (none: 1 micro-step)",
   },
@@ -83,39 +102,63 @@ export const TRAIN_OPTIONS = {
     derived: "from --total-batch-tokens",
     help: "micro-steps per optimizer step, instead of --total-batch-tokens",
   },
-  lr: { type: "number", min: 0, default: { seed: 1e-2, cpu: 3e-3 }, help: "max learning rate" },
+  lr: {
+    type: "number",
+    min: 0,
+    default: { seed: 1e-2, wordnet: 3e-3, cpu: 3e-3 },
+    help: "max learning rate",
+  },
   minLr: {
     type: "number",
     min: 0,
-    default: { seed: 0, cpu: 3e-4 },
+    default: { seed: 0, wordnet: 3e-4, cpu: 3e-4 },
     help: "learning rate at the end of the cosine",
   },
   warmupSteps: {
     type: "integer",
     min: 0,
-    default: { seed: 2000, cpu: 20 },
+    default: { seed: 2000, wordnet: 30, cpu: 20 },
     help: "linear warmup steps",
   },
   weightDecay: {
     type: "number",
     min: 0,
-    default: { seed: 0.125, cpu: 0.1 },
-    help: "AdamW decay on tensors of 2+ dims",
+    default: { seed: 0.125, wordnet: 0.1, cpu: 0.1 },
+    help: "decoupled weight decay on tensors of 2+ dims",
   },
   beta1: { type: "number", min: 0, max: 1, default: 0.9, help: "AdamW beta1" },
   beta2: { type: "number", min: 0, max: 1, default: 0.95, help: "AdamW beta2" },
   eps: { type: "number", min: 0, default: 1e-8, help: "AdamW epsilon" },
   gradClip: { type: "number", min: 0, default: 1, help: "global gradient-norm clip (0 = off)" },
+  optimizer: {
+    type: "string",
+    choices: ["adamw", "muon"],
+    default: "adamw",
+    help: "muon: Muon for the 2-D weights inside the blocks, AdamW for embeddings and gains",
+  },
+  muonLr: {
+    type: "number",
+    min: 0,
+    default: 0.02,
+    help: "Muon's max learning rate (--lr's warmup and cosine, --min-lr scaled alike)",
+  },
+  precision: {
+    type: "string",
+    choices: PRECISIONS,
+    default: "f32",
+    help: "storage of activations, their gradients and the weight copy (master weights, " +
+      "AdamW state and checkpoints stay f32)",
+  },
   evalInterval: {
     type: "integer",
     min: 0,
-    default: { seed: 1000, cpu: 50 },
+    default: { seed: 1000, wordnet: 30, cpu: 50 },
     help: "steps between evals (0 = never)",
   },
   evalSteps: {
     type: "integer",
     min: 1,
-    default: { seed: 100, cpu: 8 },
+    default: { seed: 100, wordnet: 20, cpu: 8 },
     help: "val batches per eval",
   },
   hellaswag: {
@@ -132,20 +175,25 @@ export const TRAIN_OPTIONS = {
   checkpointInterval: {
     type: "integer",
     min: 0,
-    default: { seed: 1000, cpu: 100 },
+    default: { seed: 1000, wordnet: 200, cpu: 100 },
     help: "steps between checkpoints (0 = only at the end)",
   },
   logInterval: {
     type: "integer",
     min: 1,
-    default: { seed: 10, cpu: 1 },
+    default: { seed: 10, wordnet: 10, cpu: 1 },
     help: "steps per loss readback (one GPU wait); every step is still logged",
+  },
+  dashboard: {
+    type: "boolean",
+    default: false,
+    help: "serve a live dashboard of --out on 127.0.0.1 and print its URL",
   },
   seed: { type: "integer", min: 0, default: 1337, help: "seed for init, data order and sampling" },
   sampleTokens: {
     type: "integer",
     min: 0,
-    default: { seed: 64, cpu: 48 },
+    default: { seed: 64, wordnet: 128, cpu: 48 },
     help: "tokens to sample at the end",
   },
   peakTflops: {
@@ -163,10 +211,10 @@ export const TRAIN_OPTIONS = {
   },
   dist: {
     type: "string",
-    choices: ["socket", "mpi"],
-    default: "socket",
+    choices: ["shm", "socket", "mpi"],
+    default: "shm",
     config: false,
-    help: "all-reduce transport",
+    help: "all-reduce transport: shm (shared memory, one host), socket (Unix-socket ring), mpi",
   },
 } as const satisfies OptionTable;
 
@@ -203,6 +251,11 @@ const CONFLICTS: { a: keyof TrainFlags; b: keyof TrainFlags; fix: string }[] = [
       "drop --init-from to resume, or drop --resume to start a fresh run from those weights",
   },
   {
+    a: "resume",
+    b: "moveAside",
+    fix: "--move-aside applies to a fresh run only; --resume continues the run in --out",
+  },
+  {
     a: "gradAccum",
     b: "totalBatchTokens",
     fix: "both set the tokens per step (batch-size x seq-len x grad-accum x ranks): give one",
@@ -223,8 +276,9 @@ export function checkConflicts(given: TrainFlags): void {
 }
 
 /**
- * Resolve given options against a recipe: the seed recipe on a real GPU, the cpu recipe on a
- * software adapter; `--model` chooses instead (gpt2* presets the seed recipe, others cpu).
+ * Resolve given options against a recipe: `--recipe` when given; else the recipe `--model`
+ * selects; else the cpu recipe on a software adapter, the seed recipe on a GPU with `--data`
+ * (or SageMaker's channel), and the WordNet-sized one on a GPU without.
  */
 export function resolveTrainConfig(
   given: TrainFlags,
@@ -236,25 +290,13 @@ export function resolveTrainConfig(
   },
 ): TrainConfig {
   checkConflicts(given);
-  const recipe: Recipe = given.model === undefined
-    ? (softwareAdapter ? "cpu" : "seed")
-    : (given.model.startsWith("gpt2") ? "seed" : "cpu");
+  const dataGiven = given.data ?? env[TRAIN_OPTIONS.data.env];
+  const { recipe, recipeReason } = chooseRecipe(given, softwareAdapter, dataGiven);
   const value = (key: keyof typeof TRAIN_OPTIONS) => {
     const spec: OptionSpec = TRAIN_OPTIONS[key];
     return given[key] ?? (spec.env ? env[spec.env] : undefined) ?? defaultFor(spec, recipe);
   };
-  const resolved: Record<string, unknown> = {
-    recipe,
-    recipeReason: given.model !== undefined
-      ? `--model ${given.model}`
-      : given.initFrom !== undefined
-      ? `a ${softwareAdapter ? "software" : "GPU"} adapter; the model comes from --init-from ` +
-        given.initFrom
-      : softwareAdapter
-      ? `a software adapter, so the small ${value("model")} model; --model gpt2 selects the ` +
-        "124M seed recipe"
-      : "GPT-2 124M on a GPU adapter",
-  };
+  const resolved: Record<string, unknown> = { recipe, recipeReason };
   for (const [key, spec] of Object.entries(TRAIN_OPTIONS)) {
     if (!("config" in spec)) resolved[key] = value(key as keyof typeof TRAIN_OPTIONS);
   }
@@ -269,6 +311,47 @@ export function resolveTrainConfig(
     throw new OptionError(`--min-lr: ${config.minLr} is above --lr ${config.lr}`);
   }
   return config;
+}
+
+/** The recipe for `given` and why, as printed at start. */
+function chooseRecipe(
+  given: TrainFlags,
+  softwareAdapter: boolean,
+  dataGiven: string | undefined,
+): { recipe: Recipe; recipeReason: string } {
+  if (given.recipe !== undefined) return { recipe: given.recipe, recipeReason: "--recipe" };
+  const model = given.model;
+  if (model !== undefined) {
+    const own = RECIPE_NAMES.find((r) => defaultFor(TRAIN_OPTIONS.model, r) === model);
+    return {
+      recipe: own ?? (model.startsWith("gpt2") ? "seed" : "cpu"),
+      recipeReason: `--model ${model}`,
+    };
+  }
+  const adapter = softwareAdapter ? "a software adapter" : "a GPU adapter";
+  if (given.initFrom !== undefined) {
+    const recipe = softwareAdapter ? "cpu" : dataGiven !== undefined ? "seed" : "wordnet";
+    return {
+      recipe,
+      recipeReason: `${adapter}; the model comes from --init-from ${given.initFrom}`,
+    };
+  }
+  if (softwareAdapter) {
+    return {
+      recipe: "cpu",
+      recipeReason: `${adapter}, so the small ${defaultFor(TRAIN_OPTIONS.model, "cpu")} model; ` +
+        "--recipe seed selects the 124M seed recipe",
+    };
+  }
+  if (dataGiven !== undefined) {
+    return { recipe: "seed", recipeReason: `GPT-2 124M on ${adapter} with data ${dataGiven}` };
+  }
+  return {
+    recipe: "wordnet",
+    recipeReason: `${adapter} and no --data: the ${defaultFor(TRAIN_OPTIONS.model, "wordnet")} ` +
+      "model for about two passes over the embedded WordNet corpus; --data DIR selects the " +
+      "124M seed recipe",
+  };
 }
 
 /** Micro-steps per optimizer step so that all ranks together see `total` tokens. */

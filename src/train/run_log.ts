@@ -64,6 +64,8 @@ export class RunLog {
       ms: s.ms,
       tokens_per_s: s.tokensPerS,
       mfu: s.mfu,
+      loss_scale: s.lossScale?.scale,
+      skipped_steps: s.lossScale?.skippedSteps,
     });
     this.lastLoss = s.loss;
     this.tensorboard.scalars(s.step, {
@@ -71,6 +73,7 @@ export class RunLog {
       learning_rate: s.lr,
       grad_norm: s.gradNorm,
       tokens_per_s: s.tokensPerS,
+      ...(s.lossScale ? { loss_scale: s.lossScale.scale } : {}),
     });
   }
 

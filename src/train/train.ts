@@ -94,6 +94,8 @@ export async function train(
     T,
     gradAccumSteps: config.gradAccum,
     historySteps: config.logInterval,
+    precision: config.precision,
+    lossScale: { initial: start.lossScale },
   });
   model.upload("params", start.params);
   if (start.m && start.v) {
@@ -118,6 +120,7 @@ export async function train(
       modelConfig: start.modelConfig,
       loaderState: loader.state(),
       rngState: rng.state(),
+      trainerState: lossScale ? { lossScale: lossScale.scale } : null,
     }),
     lastGood: start.checkpoint,
   });
@@ -156,6 +159,8 @@ export async function train(
   // Shared memory: the all-reduce Worker sums the gradients in place, without copies.
   const gradsHost = comm.worldSize > 1 ? comm.hostBuffer(model.layout.totalFloats) : null;
   const started = performance.now();
+  // f16's loss scale as of the last readback (for the logs and checkpoints).
+  let lossScale = config.precision === "f16" ? await model.readLossScale() : undefined;
   // The last loss readback, for ms per step (which leaves out evals and saves).
   let since = { step: start.step, time: started };
   if (start.step === 0 && evalLoader) await evalAt(0);
@@ -178,6 +183,7 @@ export async function train(
     if (every(config.logInterval, step) || evalDue || checkpointDue) {
       // The loop's one wait on the GPU: the losses and grad norms of the steps since the last.
       const stats = await model.readStepStats();
+      if (lossScale) lossScale = await model.readLossScale();
       const losses = Float32Array.from(stats, (s) => s.loss);
       await comm.allReduceMean(losses);
       const now = performance.now();
@@ -185,7 +191,8 @@ export async function train(
       since = { step, time: now };
       for (const [i, { gradNorm }] of stats.entries()) {
         const [at, loss] = [step - stats.length + 1 + i, losses[i]];
-        if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+        // In f16 an overflowing gradient skips the step (and halves the scale): not a divergence.
+        if (!Number.isFinite(loss) || (!lossScale && !Number.isFinite(gradNorm))) {
           await checkpointer.diverged(
             `step ${at}: the loss is ${loss} (grad norm ${gradNorm}); stopping.`,
           );
@@ -199,6 +206,7 @@ export async function train(
           tokensPerS: tokensPerStep / (ms / 1000),
           mfu: peak ? flopsPerStep / (ms / 1000) / (peak * 1e12) : undefined,
           etaSeconds: (config.maxSteps - at) * ms / 1000,
+          lossScale: at === step ? lossScale : undefined,
         });
       }
     }
