@@ -15,8 +15,8 @@
  * sending (or reading) for `timeoutMs` into an error naming it; EOF or reset names the peer too.
  */
 import { socketPath } from "./socket_dir.ts";
+import { acceptPrev, dialNext, RING_MAGIC as MAGIC } from "./_ring_links.ts";
 
-const MAGIC = 0x54504752; // "RGPT"
 const OP_SUM = 1, OP_MEAN = 2, OP_BROADCAST = 3;
 const OP_NAMES = ["", "all-reduce sum", "all-reduce mean", "broadcast"];
 /** Ops of {@link Ring.sync}'s callers, named in mismatch errors; they start here. */
@@ -358,51 +358,4 @@ function describe(h: Uint32Array): string {
   }
   const from = op === OP_BROADCAST ? ` from rank ${root}` : "";
   return `#${seq} (${OP_NAMES[op] ?? `op ${op}`}${from} of ${count} floats)`;
-}
-
-async function dialNext(
-  dir: string,
-  rank: number,
-  worldSize: number,
-  next: number,
-  deadline: number,
-  prefix?: string,
-): Promise<Deno.Conn> {
-  const path = socketPath(dir, next, prefix);
-  for (;;) {
-    try {
-      const conn = await Deno.connect({ transport: "unix", path });
-      await conn.write(new Uint8Array(new Uint32Array([MAGIC, worldSize, rank, 0]).buffer));
-      return conn;
-    } catch (e) {
-      const notYet = e instanceof Deno.errors.NotFound ||
-        e instanceof Deno.errors.ConnectionRefused;
-      if (!notYet || Date.now() > deadline) throw e;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-}
-
-async function acceptPrev(
-  listener: Deno.Listener,
-  rank: number,
-  worldSize: number,
-  prev: number,
-): Promise<Deno.Conn> {
-  const conn = await listener.accept();
-  const hello = new Uint32Array(4);
-  const buf = new Uint8Array(hello.buffer);
-  for (let at = 0; at < buf.length;) {
-    const n = await conn.read(buf.subarray(at));
-    if (n === null) throw new Error(`rank ${rank}: connection closed during handshake`);
-    at += n;
-  }
-  if (hello[0] !== MAGIC || hello[1] !== worldSize || hello[2] !== prev) {
-    conn.close();
-    throw new Error(
-      `rank ${rank}: expected rank ${prev} of ${worldSize} to connect, got rank ${hello[2]} of ` +
-        `${hello[1]} (two jobs sharing a socket folder?)`,
-    );
-  }
-  return conn;
 }
