@@ -31,6 +31,7 @@ export {
   type LoaderState,
 } from "./src/data/loader.ts";
 export { listSplit } from "./src/data/splits.ts";
+export { readHellaSwag } from "./src/data/hellaswag.ts";
 export { ShardError, shardHeader, shardInfo, ShardReader } from "./src/data/shard.ts";
 export { prepare } from "./src/data/prepare.ts";
 
@@ -46,6 +47,7 @@ export { initParams } from "./src/model/init.ts";
 export { GPT2, type GPT2Shape } from "./src/model/gpt2.ts";
 export { loadHf, saveHf } from "./src/model/hf.ts";
 export { loadWeights } from "./src/model/weights.ts";
+export { loadLlmc, saveLlmc } from "./src/model/llmc.ts";
 export { evaluate } from "./src/train/evaluate.ts";
 export { createEmbedding } from "./src/model/embedding.ts";
 export { createLayerNorm } from "./src/model/layernorm.ts";
@@ -62,12 +64,15 @@ export { learningRate, type Schedule } from "./src/optim/schedule.ts";
 
 // Training, sampling, checkpoints and run outputs.
 export { train } from "./src/train/train.ts";
-export { RECIPES, type TrainConfig } from "./src/train/options.ts";
+export { resolveTrainConfig, TRAIN_OPTIONS, type TrainConfig } from "./src/train/options.ts";
+export { scoreHellaSwag } from "./src/train/hellaswag.ts";
 export { sampleText } from "./src/train/sample.ts";
 export { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./src/io/checkpoint.ts";
 export { Rng } from "./src/model/rng.ts";
 export { readMetrics } from "./src/log/metrics.ts";
 export { readEvents, TensorBoardWriter } from "./src/log/tensorboard.ts";
+export { startDashboard } from "./src/log/dashboard.ts";
+export { lossChartSvg } from "./src/log/plot_svg.ts";
 export { SafetensorsReader, writeSafetensors } from "./src/io/safetensors.ts";
 
 // Multi-rank.
