@@ -1,6 +1,12 @@
-// Causal multi-head self-attention, flash style: f32, online softmax, no (T, T) matrix.
-// qkv, out, dout and dqkv go through the vec4 accessors of src/gpu/storage.ts (f32 or bf16
-// storage, f32 arithmetic); lse and delta are always f32.
+// Causal multi-head self-attention, flash style: online softmax, no (T, T) matrix.
+// qkv, out, dout and dqkv go through the vec4 accessors of src/gpu/storage.ts (f32, bf16 or
+// f16 storage); lse and delta are always f32.
+//
+// Arithmetic is f32 except the inner products q.k and dout.v over a head: their operands (the
+// row registers and tiles below) are `dot_t`, f32, or f16 in f16 models on a device with
+// shader-f16 (src/model/attention.ts sets it and FLUSH4). In f16 each vec4 dot and each
+// partial sum of FLUSH4 of them (16 products) is f16, flushed into an f32 sum (dot_step);
+// scores, softmax, lse, delta and the accumulated out, dq, dk and dv stay f32.
 //
 // Layouts (llm.c):
 //   qkv   (B, T, 3C)  per (b, t): q (C), k (C), v (C); head h owns channels [h*HS, (h+1)*HS)
@@ -27,6 +33,9 @@ const HS4 = HS / 4u;
 const ROWS = 64u;
 // Rows per streamed tile.
 const BLOCK = 16u;
+// vec4 dots per partial sum of an inner product (HS4: one sum, as in f32).
+const FLUSH4 = HS4;
+alias dot_t = f32;
 // Score of a masked key: exp(MASKED - m) is exactly 0 for any finite running max m.
 const MASKED: f32 = -3.0e38;
 
@@ -56,8 +65,8 @@ struct Params {
 @group(0) @binding(5) var<storage, read> lse_dkdv: array<f32>;
 
 // Tiles of BLOCK rows of one head: keys and values (forward, dq), or queries and douts (dkdv).
-var<workgroup> tile_a: array<vec4f, BLOCK * HS4>;
-var<workgroup> tile_b: array<vec4f, BLOCK * HS4>;
+var<workgroup> tile_a: array<vec4<dot_t>, BLOCK * HS4>;
+var<workgroup> tile_b: array<vec4<dot_t>, BLOCK * HS4>;
 var<workgroup> tile_lse: array<f32, BLOCK>;
 var<workgroup> tile_delta: array<f32, BLOCK>;
 
@@ -75,6 +84,17 @@ fn btc_index(b: u32, t: u32, h: u32) -> u32 {
 // Index of (b, h, t) in a (B, NH, T) tensor.
 fn bht_index(b: u32, h: u32, t: u32) -> u32 {
   return (b * params.NH + h) * params.T + t;
+}
+
+// Step d (< HS4) of an inner product over a head: part += x . y in dot_t, flushed into the f32
+// sum after every FLUSH4 steps and after the last. The host unrolls the loops that call it,
+// so d is a constant there and the test folds away.
+fn dot_step(sum: ptr<function, f32>, part: ptr<function, dot_t>, x: vec4<dot_t>, y: vec4<dot_t>, d: u32) {
+  *part += dot(x, y);
+  if (d % FLUSH4 == FLUSH4 - 1u || d == HS4 - 1u) {
+    *sum += f32(*part);
+    *part = dot_t(0.0);
+  }
 }
 
 // First query row of a forward or dq workgroup. Later query blocks see more keys, so they
@@ -97,11 +117,11 @@ fn attention_forward(
   let row = row0 + lid;
   let t = min(row, T - 1u);
 
-  var q: array<vec4f, HS4>;
+  var q: array<vec4<dot_t>, HS4>;
   let q_at = qkv_index(b, t, h, 0u);
   // @unroll
   for (var d = 0u; d < HS4; d++) {
-    q[d] = load_qkv_f(q_at + d);
+    q[d] = vec4<dot_t>(load_qkv_f(q_at + d));
   }
   var o: array<vec4f, HS4>;
   var m = MASKED; // running max of the scores
@@ -115,8 +135,8 @@ fn attention_forward(
       let key = k0 + e / HS4;
       if (key < T) {
         let at = qkv_index(b, key, h, 1u) + e % HS4;
-        tile_a[e] = load_qkv_f(at);
-        tile_b[e] = load_qkv_f(at + params.NH * HS4);
+        tile_a[e] = vec4<dot_t>(load_qkv_f(at));
+        tile_b[e] = vec4<dot_t>(load_qkv_f(at + params.NH * HS4));
       }
     }
     workgroupBarrier();
@@ -125,9 +145,10 @@ fn attention_forward(
     var m_new = m;
     for (var c = 0u; c < BLOCK; c++) {
       var dot_qk = 0.0;
+      var part_qk = dot_t(0.0);
       // @unroll
       for (var d = 0u; d < HS4; d++) {
-        dot_qk += dot(q[d], tile_a[c * HS4 + d]);
+        dot_step(&dot_qk, &part_qk, q[d], tile_a[c * HS4 + d], d);
       }
       s[c] = select(MASKED, dot_qk * params.scale, k0 + c <= t);
       m_new = max(m_new, s[c]);
@@ -144,7 +165,7 @@ fn attention_forward(
       l += p;
       // @unroll
       for (var d = 0u; d < HS4; d++) {
-        o[d] += p * tile_b[c * HS4 + d];
+        o[d] += p * vec4f(tile_b[c * HS4 + d]);
       }
     }
     m = m_new;
@@ -176,16 +197,17 @@ fn attention_backward_dq(
   let row = row0 + lid;
   let t = min(row, T - 1u);
 
-  var q: array<vec4f, HS4>;
-  var g: array<vec4f, HS4>; // dout row
+  var q: array<vec4<dot_t>, HS4>;
+  var g: array<vec4<dot_t>, HS4>; // dout row
   let q_at = qkv_index(b, t, h, 0u);
   let o_at = btc_index(b, t, h);
   var delta = 0.0;
   // @unroll
   for (var d = 0u; d < HS4; d++) {
-    q[d] = load_qkv(q_at + d);
-    g[d] = load_dout(o_at + d);
-    delta += dot(g[d], load_out_r(o_at + d));
+    q[d] = vec4<dot_t>(load_qkv(q_at + d));
+    let g_d = load_dout(o_at + d);
+    g[d] = vec4<dot_t>(g_d);
+    delta += dot(g_d, load_out_r(o_at + d));
   }
   let lse = lse_dq[bht_index(b, h, t)];
   var dq: array<vec4f, HS4>;
@@ -197,8 +219,8 @@ fn attention_backward_dq(
       let key = k0 + e / HS4;
       if (key < T) {
         let at = qkv_index(b, key, h, 1u) + e % HS4;
-        tile_a[e] = load_qkv(at);
-        tile_b[e] = load_qkv(at + params.NH * HS4);
+        tile_a[e] = vec4<dot_t>(load_qkv(at));
+        tile_b[e] = vec4<dot_t>(load_qkv(at + params.NH * HS4));
       }
     }
     workgroupBarrier();
@@ -206,16 +228,18 @@ fn attention_backward_dq(
     for (var c = 0u; c < BLOCK; c++) {
       var dot_qk = 0.0;
       var dot_gv = 0.0;
+      var part_qk = dot_t(0.0);
+      var part_gv = dot_t(0.0);
       // @unroll
       for (var d = 0u; d < HS4; d++) {
-        dot_qk += dot(q[d], tile_a[c * HS4 + d]);
-        dot_gv += dot(g[d], tile_b[c * HS4 + d]);
+        dot_step(&dot_qk, &part_qk, q[d], tile_a[c * HS4 + d], d);
+        dot_step(&dot_gv, &part_gv, g[d], tile_b[c * HS4 + d], d);
       }
       let p = select(0.0, exp(dot_qk * params.scale - lse), k0 + c <= t);
       let ds = p * (dot_gv - delta);
       // @unroll
       for (var d = 0u; d < HS4; d++) {
-        dq[d] += ds * tile_a[c * HS4 + d];
+        dq[d] += ds * vec4f(tile_a[c * HS4 + d]);
       }
     }
   }
@@ -242,14 +266,14 @@ fn attention_backward_dkdv(
   let row = wid.x * ROWS + lid;
   let j = min(row, T - 1u);
 
-  var k: array<vec4f, HS4>;
-  var v: array<vec4f, HS4>;
+  var k: array<vec4<dot_t>, HS4>;
+  var v: array<vec4<dot_t>, HS4>;
   let k_at = qkv_index(b, j, h, 1u);
   let v_at = k_at + params.NH * HS4;
   // @unroll
   for (var d = 0u; d < HS4; d++) {
-    k[d] = load_qkv(k_at + d);
-    v[d] = load_qkv(v_at + d);
+    k[d] = vec4<dot_t>(load_qkv(k_at + d));
+    v[d] = vec4<dot_t>(load_qkv(v_at + d));
   }
   var dk: array<vec4f, HS4>;
   var dv: array<vec4f, HS4>;
@@ -260,8 +284,8 @@ fn attention_backward_dkdv(
     for (var e = lid; e < BLOCK * HS4; e += ROWS) {
       let i = q0 + e / HS4;
       if (i < T) {
-        tile_a[e] = load_qkv(qkv_index(b, i, h, 0u) + e % HS4);
-        tile_b[e] = load_dout(btc_index(b, i, h) + e % HS4);
+        tile_a[e] = vec4<dot_t>(load_qkv(qkv_index(b, i, h, 0u) + e % HS4));
+        tile_b[e] = vec4<dot_t>(load_dout(btc_index(b, i, h) + e % HS4));
       }
     }
     if (lid < BLOCK && q0 + lid < T) {
@@ -274,17 +298,19 @@ fn attention_backward_dkdv(
       let i = q0 + c;
       var dot_qk = 0.0;
       var dot_gv = 0.0;
+      var part_qk = dot_t(0.0);
+      var part_gv = dot_t(0.0);
       // @unroll
       for (var d = 0u; d < HS4; d++) {
-        dot_qk += dot(tile_a[c * HS4 + d], k[d]);
-        dot_gv += dot(tile_b[c * HS4 + d], v[d]);
+        dot_step(&dot_qk, &part_qk, tile_a[c * HS4 + d], k[d], d);
+        dot_step(&dot_gv, &part_gv, tile_b[c * HS4 + d], v[d], d);
       }
       let p = select(0.0, exp(dot_qk * params.scale - tile_lse[c]), i >= j && i < T);
       let ds = p * (dot_gv - tile_delta[c]);
       // @unroll
       for (var d = 0u; d < HS4; d++) {
-        dv[d] += p * tile_b[c * HS4 + d];
-        dk[d] += ds * tile_a[c * HS4 + d];
+        dv[d] += p * vec4f(tile_b[c * HS4 + d]);
+        dk[d] += ds * vec4f(tile_a[c * HS4 + d]);
       }
     }
   }

@@ -1,5 +1,5 @@
 // Token + position embedding, forward and backward. out, wte, wpe and dout go through the
-// accessors of src/gpu/storage.ts (f32 or bf16); the gradients dwte and dwpe are f32.
+// accessors of src/gpu/storage.ts (f32, bf16 or f16); the gradients dwte and dwpe are f32.
 //
 // wte (V,C) may be larger than one storage binding: every wte kernel sees rows [v0, v1) of it,
 // bound at row v0, and handles only tokens in that range; the host issues one dispatch per range.

@@ -1,4 +1,4 @@
-// General f32 matrix product  c (M, N) [=|+=] op(a) @ op(b) [+ bias (N)],  row-major.
+// General matrix product  c (M, N) [=|+=] op(a) @ op(b) [+ bias (N)],  row-major.
 //
 // GPT-2's linear layers use three products of it (weight stored (OC, C) like nn.Linear):
 //   forward  out (N, OC)   = inp (N, C) @ weight^T   a "mk", b "nk"
@@ -18,8 +18,16 @@
 // matmul_regs4 and matmul_tiled own groups of 4 rows and of 4 columns instead. Loops marked
 // @unroll are unrolled by src/model/matmul.ts, which also rewrites the `const` tile sizes
 // below for each variant. a, b, c and bias are read and written through the accessors of
-// src/gpu/storage.ts (each f32 or bf16; arithmetic is f32); matmul_regs4's vec4 views a4 and
-// b4 serve only f32 operands.
+// src/gpu/storage.ts (each f32, bf16 or f16); matmul_regs4's vec4 views a4 and b4 serve only
+// f32 operands.
+//
+// Products: operands are converted to `mul` and multiplied and summed in it. It is f32, except
+// where a and b are both f16 on a device with shader-f16: then matmul.ts makes it f16 and sets
+// F16_PRODUCTS, and each thread's f16 partial sums are flushed into f32 accumulators after
+// every BK products (BK <= 16), so no f16 sum holds more than BK of them. The bias, the
+// accumulation into c and everything after the flush are f32.
+alias mul = f32;
+const F16_PRODUCTS = false;
 
 struct Params {
   M: u32,
@@ -102,43 +110,51 @@ fn matmul_regs(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) 
   let a_step = select(1u, p.lda, A_KM);
   let b_step = select(p.ldb, 1u, B_NK);
   var acc: array<f32, TM * TN>;
-  var av: array<f32, TM>;
-  var bv: array<f32, TN>;
+  var part: array<mul, TM * TN>; // products since the last flush into acc
+  var av: array<mul, TM>;
+  var bv: array<mul, TN>;
   let k_main = p.K - p.K % BK;
   for (var k0 = 0u; k0 < k_main; k0 += BK) {
     // @unroll
     for (var kk = 0u; kk < BK; kk++) {
       // @unroll
       for (var i = 0u; i < TM; i++) {
-        av[i] = load_a(a_base[i] + (k0 + kk) * a_step);
+        av[i] = mul(load_a(a_base[i] + (k0 + kk) * a_step));
       }
       // @unroll
       for (var j = 0u; j < TN; j++) {
-        bv[j] = load_b(b_base[j] + (k0 + kk) * b_step);
+        bv[j] = mul(load_b(b_base[j] + (k0 + kk) * b_step));
       }
       // @unroll
       for (var i = 0u; i < TM; i++) {
         // @unroll
         for (var j = 0u; j < TN; j++) {
-          acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]);
+          part[i * TN + j] = fma(av[i], bv[j], part[i * TN + j]);
         }
+      }
+    }
+    if (F16_PRODUCTS) {
+      // @unroll
+      for (var e = 0u; e < TM * TN; e++) {
+        acc[e] += f32(part[e]);
+        part[e] = mul(0.0);
       }
     }
   }
   for (var k = k_main; k < p.K; k++) {
     // @unroll
     for (var i = 0u; i < TM; i++) {
-      av[i] = load_a(a_base[i] + k * a_step);
+      av[i] = mul(load_a(a_base[i] + k * a_step));
     }
     // @unroll
     for (var j = 0u; j < TN; j++) {
-      bv[j] = load_b(b_base[j] + k * b_step);
+      bv[j] = mul(load_b(b_base[j] + k * b_step));
     }
     // @unroll
     for (var i = 0u; i < TM; i++) {
       // @unroll
       for (var j = 0u; j < TN; j++) {
-        acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]);
+        part[i * TN + j] = fma(av[i], bv[j], part[i * TN + j]);
       }
     }
   }
@@ -146,7 +162,7 @@ fn matmul_regs(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) 
   for (var i = 0u; i < TM; i++) {
     // @unroll
     for (var j = 0u; j < TN; j++) {
-      store(m0 + i * WY, n0 + j * WX, acc[i * TN + j]);
+      store(m0 + i * WY, n0 + j * WX, acc[i * TN + j] + f32(part[i * TN + j]));
     }
   }
 }
@@ -257,8 +273,8 @@ fn matmul_regs4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
 }
 
 // Tiles of a and b, k-major, in vec4s: tile_a[k * BM / 4 + m / 4][m % 4], likewise tile_b.
-var<workgroup> tile_a: array<vec4f, BK * BM / 4u>;
-var<workgroup> tile_b: array<vec4f, BK * BN / 4u>;
+var<workgroup> tile_a: array<vec4<mul>, BK * BM / 4u>;
+var<workgroup> tile_b: array<vec4<mul>, BK * BN / 4u>;
 
 // Thread (tx, ty) owns the rows 4 * (ty + i4 * WY) + r and the columns 4 * (tx + j4 * WX) + r
 // (r < 4), so each of its workgroup-memory reads is a 16-byte load and neighbouring threads
@@ -273,8 +289,9 @@ fn matmul_tiled(
   let tile_m = wid.y * BM;
   let tile_n = wid.x * BN;
   var acc: array<vec4f, TM * TN4>; // row i = 4 * i4 + r, column group j4
-  var av: array<vec4f, TM4>;
-  var bv: array<vec4f, TN4>;
+  var part: array<vec4<mul>, TM * TN4>; // products since the last flush into acc
+  var av: array<vec4<mul>, TM4>;
+  var bv: array<vec4<mul>, TN4>;
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
     // Stage the tiles: BK * BM (and BK * BN) elements, WX * WY threads, each loading
     // TM * BK / WX (TN * BK / WY) of them; neighbouring threads read neighbouring addresses
@@ -295,7 +312,7 @@ fn matmul_tiled(
       if (tile_m + m < p.M && k0 + k < p.K) {
         v = load_a(a_index(tile_m + m, k0 + k));
       }
-      tile_a[k * BM / 4u + m / 4u][m % 4u] = v;
+      tile_a[k * BM / 4u + m / 4u][m % 4u] = mul(v);
     }
     // @unroll
     for (var l = 0u; l < TN * BK / WY; l++) {
@@ -313,7 +330,7 @@ fn matmul_tiled(
       if (tile_n + n < p.N && k0 + k < p.K) {
         v = load_b(b_index(k0 + k, tile_n + n));
       }
-      tile_b[k * BN / 4u + n / 4u][n % 4u] = v;
+      tile_b[k * BN / 4u + n / 4u][n % 4u] = mul(v);
     }
     workgroupBarrier();
     // @unroll
@@ -330,8 +347,15 @@ fn matmul_tiled(
       for (var i = 0u; i < TM; i++) {
         // @unroll
         for (var j4 = 0u; j4 < TN4; j4++) {
-          acc[i * TN4 + j4] = fma(vec4f(av[i / 4u][i % 4u]), bv[j4], acc[i * TN4 + j4]);
+          part[i * TN4 + j4] = fma(vec4<mul>(av[i / 4u][i % 4u]), bv[j4], part[i * TN4 + j4]);
         }
+      }
+    }
+    if (F16_PRODUCTS) {
+      // @unroll
+      for (var e = 0u; e < TM * TN4; e++) {
+        acc[e] += vec4f(part[e]);
+        part[e] = vec4<mul>(0.0);
       }
     }
     workgroupBarrier();
@@ -342,7 +366,7 @@ fn matmul_tiled(
     for (var j4 = 0u; j4 < TN4; j4++) {
       let m = tile_m + (lid.y + (i / 4u) * WY) * 4u + i % 4u;
       let n = tile_n + (lid.x + j4 * WX) * 4u;
-      let v = acc[i * TN4 + j4];
+      let v = acc[i * TN4 + j4] + vec4f(part[i * TN4 + j4]);
       store(m, n, v.x);
       store(m, n + 1u, v.y);
       store(m, n + 2u, v.z);

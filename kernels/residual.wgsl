@@ -1,6 +1,6 @@
 // Residual connection over n elements, forward and backward: each thread owns a pair of
 // elements (one u32 word of a bf16 tensor), 64 threads per workgroup on a 2-D grid. Tensors are
-// read and written through the accessors of src/gpu/storage.ts (f32 or bf16).
+// read and written through the accessors of src/gpu/storage.ts (f32, bf16 or f16).
 
 struct Params { n: u32 }
 @group(0) @binding(0) var<uniform> params: Params;

@@ -3,7 +3,13 @@ import { randomFloats } from "./_random.ts";
 import { requestGpu } from "../src/gpu/device.ts";
 import { createBuffer, readF32 } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
-import { readStorage, roundToBf16, storageBytes, uploadStorage } from "../src/gpu/storage.ts";
+import {
+  readStorage,
+  roundTo,
+  roundToBf16,
+  storageBytes,
+  uploadStorage,
+} from "../src/gpu/storage.ts";
 import {
   type AttentionOptions,
   type AttentionShape,
@@ -40,6 +46,7 @@ async function runGpu(
   const dispatches = [...op.forward(buffers, s), ...op.backward(buffers, s)];
   submit(gpu, dispatches);
   const result = {
+    f16Products: op.f16Products,
     out: await readStorage(gpu, type, buffers.out, B * T * C),
     lse: (await readF32(gpu, buffers.lse)).slice(0, B * NH * T),
     dqkv: await readStorage(gpu, type, buffers.dqkv, B * T * 3 * C),
@@ -98,6 +105,44 @@ for (const s of [SHAPES[2], SHAPES[4]]) {
     const scale = cpu.dqkv.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
     assertClose(gpu.dqkv, cpu.dqkv, { rtol: 1e-2, atol: 1e-2 * scale, label: "dqkv" });
   });
+}
+
+// f16 storage: the same argument with 11-bit rounding (2^-11): out within 2^-10 relative, and
+// dqkv measured at 6e-4 of its largest magnitude on lavapipe, held to 2e-3 of it (4x bf16's
+// rounding is 8x finer). With f16 inner products (shader-f16) each score q.k and each dout.v
+// also carries the f16 rounding of its products and of its partial sums of 16 (~17 * 2^-11 of
+// those sums in the worst case, random-signed in practice): scores, and so lse, measured
+// within 1.5e-3 absolute at |q|, |k| < 2 and HS up to 64, held to 4e-3; out and dqkv measured
+// within 1.7e-3 and 1.3e-3 of their largest magnitudes, held to 4e-3 of it.
+for (const s of [SHAPES[2], SHAPES[4]]) {
+  for (const f16Products of [false, true]) {
+    const arithmetic = f16Products ? "f16 inner products" : "f32 arithmetic";
+    Deno.test(`attention: f16 storage, ${arithmetic}, at B=${s.B} T=${s.T} C=${s.C} NH=${s.NH}`, async () => {
+      const { B, T, C } = s;
+      const qkv = roundTo("f16", randomFloats(B * T * 3 * C, 1, 2));
+      const dout = roundTo("f16", randomFloats(B * T * C, 2));
+      const gpu = await runGpu(s, qkv, dout, { type: "f16", f16Products });
+      const hasF16 = (await requestGpu()).hasF16;
+      assertEquals(gpu.f16Products, f16Products && hasF16);
+      const cpu = runCpu(s, qkv, dout);
+      const outScale = cpu.out.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+      const dScale = cpu.dqkv.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+      if (gpu.f16Products) {
+        assertClose(gpu.out, cpu.out, { rtol: 2 ** -10, atol: 4e-3 * outScale, label: "out" });
+        assertClose(gpu.lse, cpu.lse, { rtol: FORWARD_TOL.rtol, atol: 4e-3, label: "lse" });
+        assertClose(gpu.dqkv, cpu.dqkv, { rtol: 2 ** -10, atol: 4e-3 * dScale, label: "dqkv" });
+        // The f16 arithmetic did run: f32 scores give lse within FORWARD_TOL, these do not.
+        assert(
+          gpu.lse.some((v, i) => Math.abs(v - cpu.lse[i]) > FORWARD_TOL.atol + 1e-5 * cpu.lse[i]),
+          "f16 inner products gave f32-exact lse",
+        );
+      } else {
+        assertClose(gpu.out, cpu.out, { rtol: 2 ** -10, atol: FORWARD_TOL.atol, label: "out" });
+        assertClose(gpu.lse, cpu.lse, { ...FORWARD_TOL, label: "lse" });
+        assertClose(gpu.dqkv, cpu.dqkv, { rtol: 2 ** -10, atol: 2e-3 * dScale, label: "dqkv" });
+      }
+    });
+  }
 }
 
 Deno.test("attention: a future token's k and v do not change earlier outputs", async () => {

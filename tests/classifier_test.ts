@@ -11,7 +11,7 @@ import { createBuffer, readBuffer, readF32, uploadBuffer } from "../src/gpu/buff
 import { type Dispatch, submit } from "../src/gpu/kernel.ts";
 import { MATMUL_VARIANTS, type MatmulTiles } from "../src/model/matmul_tiles.ts";
 import { createClassifier } from "../src/model/classifier.ts";
-import { readStorage, roundToBf16, uploadStorage } from "../src/gpu/storage.ts";
+import { readStorage, roundTo, uploadStorage } from "../src/gpu/storage.ts";
 import { classifierBackward, classifierForward } from "../src/model/reference/classifier.ts";
 import { matmulForward } from "../src/model/reference/matmul.ts";
 
@@ -113,39 +113,55 @@ for (const [name, tiles, maxBinding] of cases) {
   });
 }
 
-// bf16 x, wte and dx (a bf16 model's lnf output, weight copy and its gradient): the reference
-// gets the same bf16-rounded x and wte; logits, losses and dlogits are f32 from them (SMALL,
-// GRAD), dx is rounded once to bf16 (2^-8 relative on top of GRAD), dwte is f32 (GRAD).
-Deno.test("classifier bf16: losses, dx and dwte match the reference", async () => {
-  const gpu = await requestGpu();
-  const op = await createClassifier(gpu, { type: "bf16" });
-  const x = roundToBf16(randomFloats(N * C, 1)), wte = roundToBf16(randomFloats(Vp * C, 2, 0.5));
-  const targets = Uint32Array.from({ length: N }, (_, i) => (i * 37 + 5) % V);
-  const dwte0 = randomFloats(Vp * C, 3, 0.01);
-  const g = {
-    x: uploadStorage(gpu, "bf16", x, "x"),
-    wte: uploadStorage(gpu, "bf16", wte, "wte"),
-    targets: uploadBuffer(gpu, targets, "targets"),
-    losses: createBuffer(gpu, N * 4, "losses"),
-    scratch: createBuffer(gpu, 4 * Vp * 4, "scratch"),
-    dx: createBuffer(gpu, N * C * 2, "dx"),
-    dwte: uploadBuffer(gpu, dwte0, "dwte"),
-  };
-  const dispatches = op.forwardBackward(g, { ...shape, dloss });
-  await withErrorScope(gpu, "classifier bf16", () => submit(gpu, dispatches));
-  const losses = new Float32Array(N), probs = new Float32Array(N * Vp);
-  classifierForward(losses, probs, x, wte, targets, N, C, V, Vp);
-  const dx = new Float32Array(N * C), dwte = dwte0.slice();
-  classifierBackward(dx, dwte, probs, x, wte, targets, dloss, N, C, Vp);
-  assertClose((await readF32(gpu, g.losses)).subarray(0, N), losses, { ...SMALL, label: "loss" });
-  const gotDx = await readStorage(gpu, "bf16", g.dx, N * C);
-  assertClose(gotDx, dx, { rtol: 2 ** -8 + GRAD.rtol, atol: GRAD.atol, label: "dx" });
-  const gotDwte = (await readF32(gpu, g.dwte)).subarray(0, Vp * C);
-  assertClose(gotDwte, dwte, { ...GRAD, label: "dwte" });
-  for (const d of dispatches) d.destroy();
-  for (const b of Object.values(g)) b.destroy();
-  op.destroy();
-});
+// bf16 or f16 x, wte and dx (a 16-bit model's lnf output, weight copy and its gradient): the
+// reference gets the same rounded x and wte; logits, losses and dlogits are f32 from them
+// (SMALL, GRAD), dx is rounded once to 16 bits (2^-8 relative for bf16, 2^-10 for f16, on top
+// of GRAD), dwte is f32 (GRAD). With f16 products (shader-f16) every logit x.wte is within
+// e = (BK + 1) * 2^-11 * max sum_c |x_c wte_c| of the exact one (see tests/matmul_test.ts), so
+// a loss, lse(logits) - logit[target], is within 2e; a probability moves by at most p (e^2e - 1)
+// ~ 2e p, so dx = sum_v dloss dp_v wte_v moves by at most 2e dloss max|wte| (sum_v p_v = 1) and
+// dwte = sum_n dloss dp_nv x_n by at most 2e max|x| (N dloss = 1, p <= 1).
+for (const type of ["bf16", "f16"] as const) {
+  Deno.test(`classifier ${type}: losses, dx and dwte match the reference`, async () => {
+    const gpu = await requestGpu();
+    const op = await createClassifier(gpu, { type });
+    const x = roundTo(type, randomFloats(N * C, 1)),
+      wte = roundTo(type, randomFloats(Vp * C, 2, 0.5));
+    const targets = Uint32Array.from({ length: N }, (_, i) => (i * 37 + 5) % V);
+    const dwte0 = randomFloats(Vp * C, 3, 0.01);
+    const g = {
+      x: uploadStorage(gpu, type, x, "x"),
+      wte: uploadStorage(gpu, type, wte, "wte"),
+      targets: uploadBuffer(gpu, targets, "targets"),
+      losses: createBuffer(gpu, N * 4, "losses"),
+      scratch: createBuffer(gpu, 4 * Vp * 4, "scratch"),
+      dx: createBuffer(gpu, N * C * 2, "dx"),
+      dwte: uploadBuffer(gpu, dwte0, "dwte"),
+    };
+    const dispatches = op.forwardBackward(g, { ...shape, dloss });
+    await withErrorScope(gpu, `classifier ${type}`, () => submit(gpu, dispatches));
+    const losses = new Float32Array(N), probs = new Float32Array(N * Vp);
+    classifierForward(losses, probs, x, wte, targets, N, C, V, Vp);
+    const dx = new Float32Array(N * C), dwte = dwte0.slice();
+    classifierBackward(dx, dwte, probs, x, wte, targets, dloss, N, C, Vp);
+    const absLogits = new Float32Array(N * Vp);
+    matmulForward(absLogits, x.map(Math.abs), wte.map(Math.abs), null, N, C, Vp);
+    const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const e = op.matmul.f16Products ? (op.matmul.tiles.BK + 1) * 2 ** -11 * maxAbs(absLogits) : 0;
+    assertEquals(op.matmul.f16Products, type === "f16" && gpu.hasF16);
+    const losses_ = (await readF32(gpu, g.losses)).subarray(0, N);
+    assertClose(losses_, losses, { ...SMALL, atol: SMALL.atol + 2 * e, label: "loss" });
+    const gotDx = await readStorage(gpu, type, g.dx, N * C);
+    const rtol = (type === "bf16" ? 2 ** -8 : 2 ** -10) + GRAD.rtol;
+    const dxAtol = GRAD.atol + 2 * e * dloss * maxAbs(wte);
+    assertClose(gotDx, dx, { rtol, atol: dxAtol, label: "dx" });
+    const gotDwte = (await readF32(gpu, g.dwte)).subarray(0, Vp * C);
+    assertClose(gotDwte, dwte, { ...GRAD, atol: GRAD.atol + 2 * e * maxAbs(x), label: "dwte" });
+    for (const d of dispatches) d.destroy();
+    for (const b of Object.values(g)) b.destroy();
+    op.destroy();
+  });
+}
 
 Deno.test("classifier: a scratch smaller than one row is a clear error", async () => {
   const gpu = await requestGpu();

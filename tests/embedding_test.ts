@@ -3,7 +3,7 @@ import { randomFloats } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
-import { readStorage, roundToBf16, type StorageType, uploadStorage } from "../src/gpu/storage.ts";
+import { readStorage, roundTo, type StorageType, uploadStorage } from "../src/gpu/storage.ts";
 import { buildTokenIndex, createEmbedding } from "../src/model/embedding.ts";
 import { embeddingBackward, embeddingForward } from "../src/model/reference/embedding.ts";
 
@@ -12,6 +12,7 @@ import { embeddingBackward, embeddingForward } from "../src/model/reference/embe
 // relative + 1e-6 absolute. bf16 storage (out, wte, wpe, dout; the reference gets the same
 // rounded inputs): out is the f32 sum rounded once to bf16, bit-identical to the reference's
 // sum rounded; dwte and dwpe are f32 sums of the same bf16 values, with the f32 tolerance.
+// f16 storage likewise (rounded to nearest even as the reference's roundTo: bit-identical).
 
 async function check(
   B: number,
@@ -21,10 +22,11 @@ async function check(
   tokenList: number[],
   maxBinding?: number,
   type: StorageType = "f32",
+  outType: StorageType = type,
 ) {
   const gpu = await requestGpu();
-  const op = await createEmbedding(gpu, { maxBinding, type });
-  const stored = (x: Float32Array<ArrayBuffer>) => type === "f32" ? x : roundToBf16(x);
+  const op = await createEmbedding(gpu, { maxBinding, type, outType });
+  const stored = (x: Float32Array<ArrayBuffer>) => roundTo(type, x);
   const up = (x: Float32Array, label: string) => uploadStorage(gpu, type, x, label);
   const N = B * T, maxT = T + 2;
   const tokens = new Uint32Array(tokenList);
@@ -33,7 +35,7 @@ async function check(
     dy = stored(randomFloats(N * C, 3, 0.5));
   const dwte0 = randomFloats(V * C, 4, 0.5), dwpe0 = randomFloats(maxT * C, 5, 0.5);
   const buf = {
-    out: up(new Float32Array(N * C), "out"),
+    out: uploadStorage(gpu, outType, new Float32Array(N * C), "out"),
     tokens: uploadBuffer(gpu, tokens, "tokens"),
     index: uploadBuffer(gpu, buildTokenIndex(tokens, V), "token index"),
     wte: up(wte, "wte"),
@@ -48,7 +50,7 @@ async function check(
   const out = new Float32Array(N * C), dwte = dwte0.slice(), dwpe = dwpe0.slice();
   embeddingForward(out, tokens, wte, wpe, B, T, C);
   embeddingBackward(dwte, dwpe, dy, tokens, B, T, C);
-  assertEquals(await readStorage(gpu, type, buf.out, N * C), stored(out));
+  assertEquals(await readStorage(gpu, outType, buf.out, N * C), roundTo(outType, out));
   const got = {
     dwte: (await readF32(gpu, buf.dwte)).slice(0, V * C),
     dwpe: (await readF32(gpu, buf.dwpe)).slice(0, maxT * C),
@@ -88,16 +90,24 @@ Deno.test("embedding: token index groups positions by token in position order", 
   assertThrows(() => buildTokenIndex([1, 5], 5), RangeError, "token 5 at position 1");
 });
 
-Deno.test("embedding: bf16 storage, wte bound in row ranges", async () => {
-  // bf16 rows of 26 bytes: 128 rows per range in the forward, 64 f32 rows of dwte.
-  const { dispatches } = await check(
-    2,
-    5,
-    13,
-    150,
-    [149, 3, 64, 63, 3, 128, 149, 64, 0, 127],
-    64 * 13 * 4,
-    "bf16",
-  );
-  assertEquals(dispatches, 2 + 1 + 3);
+for (const type of ["bf16", "f16"] as const) {
+  Deno.test(`embedding: ${type} storage, wte bound in row ranges`, async () => {
+    // 16-bit rows of 26 bytes: 128 rows per range in the forward, 64 f32 rows of dwte.
+    const { dispatches } = await check(
+      2,
+      5,
+      13,
+      150,
+      [149, 3, 64, 63, 3, 128, 149, 64, 0, 127],
+      64 * 13 * 4,
+      type,
+    );
+    assertEquals(dispatches, 2 + 1 + 3);
+  });
+}
+
+// An f16 model's embedding writes the f32 residual stream: the f32 sum of the f16 wte and wpe,
+// bit-identical to the reference, unrounded.
+Deno.test("embedding: f16 weights into an f32 output (the residual stream)", async () => {
+  await check(2, 5, 12, 37, [36, 3, 7, 7, 0, 36, 1, 2, 3, 4], undefined, "f16", "f32");
 });

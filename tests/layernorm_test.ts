@@ -2,7 +2,7 @@ import { assertClose, assertEquals } from "./_assert.ts";
 import { randomFloats } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
-import { readStorage, roundToBf16, type StorageType, uploadStorage } from "../src/gpu/storage.ts";
+import { readStorage, roundTo, type StorageType, uploadStorage } from "../src/gpu/storage.ts";
 import { submit } from "../src/gpu/kernel.ts";
 import { createLayerNorm } from "../src/model/layernorm.ts";
 import { layernormBackward, layernormForward } from "../src/model/reference/layernorm.ts";
@@ -14,6 +14,7 @@ import { layernormBackward, layernormForward } from "../src/model/reference/laye
 // bf16 storage: the reference gets the same bf16-rounded inputs and everything is computed in
 // f32, so out and dinp are the reference's values rounded once to bf16: within 2^-9 relative,
 // stated as 2^-8 relative plus the f32 tolerances; mean, rstd and dweight, dbias stay f32.
+// f16 storage likewise, rounded once to 11 bits: 2^-11 relative, stated as 2^-10.
 
 async function runLayerNorm(
   N: number,
@@ -21,11 +22,12 @@ async function runLayerNorm(
   withBias: boolean,
   rowThreads?: number,
   type: StorageType = "f32",
+  inputType: StorageType = type,
 ) {
   const gpu = await requestGpu();
-  const op = await createLayerNorm(gpu, { rowThreads, type });
-  const stored = (x: Float32Array<ArrayBuffer>) => type === "f32" ? x : roundToBf16(x);
-  const x = stored(randomFloats(N * C, 1, 1, 3)), w = stored(randomFloats(C, 2, 1, 1));
+  const op = await createLayerNorm(gpu, { rowThreads, type, inputType });
+  const stored = (x: Float32Array<ArrayBuffer>) => roundTo(type, x);
+  const x = roundTo(inputType, randomFloats(N * C, 1, 1, 3)), w = stored(randomFloats(C, 2, 1, 1));
   const bias = stored(randomFloats(C, 3));
   const dy = stored(randomFloats(N * C, 4)),
     dx0 = stored(randomFloats(N * C, 5)),
@@ -36,7 +38,7 @@ async function runLayerNorm(
     out: up(new Float32Array(N * C), "out"),
     mean: uploadBuffer(gpu, new Float32Array(N), "mean"),
     rstd: uploadBuffer(gpu, new Float32Array(N), "rstd"),
-    inp: up(x, "inp"),
+    inp: uploadStorage(gpu, inputType, x, "inp"),
     weight: up(w, "weight"),
     bias: up(bias, "bias"),
     dout: up(dy, "dout"),
@@ -111,18 +113,33 @@ for (
   });
 }
 
-for (const withBias of [true, false]) {
-  Deno.test(`layernorm: bf16 storage, N=70 C=200 ${withBias ? "with" : "without"} bias`, async () => {
-    const { got, want } = await runLayerNorm(70, 200, withBias, undefined, "bf16");
-    const fwd = { rtol: 1e-5, atol: 1e-6 }, bwd = { rtol: 1e-4, atol: 1e-5 };
-    assertClose(got.out, want.out, { rtol: 2 ** -8, atol: 1e-5, label: "out" });
-    assertClose(got.mean, want.mean, { ...fwd, label: "mean" });
-    assertClose(got.rstd, want.rstd, { ...fwd, label: "rstd" });
-    assertClose(got.dinp, want.dinp, { rtol: 2 ** -8, atol: 1e-5, label: "dinp" });
-    assertClose(got.dweight, want.dweight, { ...bwd, label: "dweight" });
-    assertClose(got.dbias, want.dbias, { ...bwd, label: "dbias" });
-  });
+for (const [type, rtol] of [["bf16", 2 ** -8], ["f16", 2 ** -10]] as const) {
+  for (const withBias of [true, false]) {
+    Deno.test(`layernorm: ${type} storage, N=70 C=200 ${withBias ? "with" : "without"} bias`, async () => {
+      const { got, want } = await runLayerNorm(70, 200, withBias, undefined, type);
+      const fwd = { rtol: 1e-5, atol: 1e-6 }, bwd = { rtol: 1e-4, atol: 1e-5 };
+      assertClose(got.out, want.out, { rtol, atol: 1e-5, label: "out" });
+      assertClose(got.mean, want.mean, { ...fwd, label: "mean" });
+      assertClose(got.rstd, want.rstd, { ...fwd, label: "rstd" });
+      assertClose(got.dinp, want.dinp, { rtol, atol: 1e-5, label: "dinp" });
+      assertClose(got.dweight, want.dweight, { ...bwd, label: "dweight" });
+      assertClose(got.dbias, want.dbias, { ...bwd, label: "dbias" });
+    });
+  }
 }
+
+// An f16 model's layernorms read the f32 residual stream: statistics from the unrounded input
+// (f32 tolerances), out and dinp rounded once to f16 (2^-10 as above).
+Deno.test("layernorm: f16 storage with an f32 input (the residual stream)", async () => {
+  const { got, want } = await runLayerNorm(70, 200, true, undefined, "f16", "f32");
+  const fwd = { rtol: 1e-5, atol: 1e-6 }, bwd = { rtol: 1e-4, atol: 1e-5 };
+  assertClose(got.out, want.out, { rtol: 2 ** -10, atol: 1e-5, label: "out" });
+  assertClose(got.mean, want.mean, { ...fwd, label: "mean" });
+  assertClose(got.rstd, want.rstd, { ...fwd, label: "rstd" });
+  assertClose(got.dinp, want.dinp, { rtol: 2 ** -10, atol: 1e-5, label: "dinp" });
+  assertClose(got.dweight, want.dweight, { ...bwd, label: "dweight" });
+  assertClose(got.dbias, want.dbias, { ...bwd, label: "dbias" });
+});
 
 Deno.test("layernorm: repeat runs are bit-identical", async () => {
   const first = await runLayerNorm(70, 200, true);

@@ -8,7 +8,7 @@ import { randomFloats } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
 import { submit } from "../src/gpu/kernel.ts";
-import { readStorage, roundToBf16, uploadStorage } from "../src/gpu/storage.ts";
+import { readStorage, roundTo, uploadStorage } from "../src/gpu/storage.ts";
 import { createMatmul } from "../src/model/matmul.ts";
 import { MATMUL_VARIANTS } from "../src/model/matmul_tiles.ts";
 import { matmulBackward, matmulForward } from "../src/model/reference/matmul.ts";
@@ -228,104 +228,148 @@ Deno.test("matmul: a binding too small for the shape is a clear error", async ()
   op.destroy();
 });
 
-// bf16 storage (activations and weights, as in a bf16 model): the reference gets the same
-// bf16-rounded inputs and the kernels compute in f32, so an output stored as bf16 is the f32
-// result rounded once: within 2^-9 relative, stated as 2^-8 relative on top of TOL; dweight
-// and dbias accumulate into f32 and keep TOL. The 1 KiB limit puts pieces at odd elements and
-// splits K into 3 pieces that each add into c, rounding once each: each rounding is within
-// 2^-9 of a partial sum (at most ~11 here: 10 products of |x| < 1 plus dinp's |x| < 1), so the
-// split case allows 3 * 2^-9 * 11 < 0.07 absolute (cancellation makes relative meaningless).
-const BF16_TOL = { rtol: 2 ** -8 + TOL.rtol, atol: TOL.atol };
+// 16-bit storage (activations and weights, as in a bf16 or f16 model): the reference gets the
+// same rounded inputs. bf16 computes in f32, so an output stored as bf16 is the f32 result
+// rounded once: within 2^-9 relative, stated as 2^-8 relative on top of TOL; dweight and dbias
+// accumulate into f32 and keep TOL. The 1 KiB limit puts pieces at odd elements and splits K
+// into 3 pieces that each add into c, rounding once each: each rounding is within 2^-9 of a
+// partial sum (at most ~11 here: 10 products of |x| < 1 plus dinp's |x| < 1), so the split
+// case allows 3 * 2^-9 * 11 < 0.07 absolute (cancellation makes relative meaningless).
+// f16 stores round to 11 bits (2^-11, stated as 2^-10 relative; the split case 3 * 2^-11 * 11
+// < 0.02), and with shader-f16 the products of two f16 operands are f16: each product rounds
+// (2^-11 relative) and each of the <= BK additions of a partial sum before its flush into f32
+// rounds (2^-11 of the partial sum), so an output is within (BK + 1) * 2^-11 * sum_k |a_k b_k|
+// of the exact sum; that bound, from the reference run on |a| and |b|, is added to the atol.
+const STORE_TOL = {
+  bf16: { rtol: 2 ** -8 + TOL.rtol, atol: TOL.atol, split: 0.07 },
+  f16: { rtol: 2 ** -10 + TOL.rtol, atol: TOL.atol, split: 0.02 },
+};
 
-for (const [name, tiles] of Object.entries(MATMUL_VARIANTS)) {
-  for (const maxBinding of [undefined, 1024]) {
-    const [N, C, OC] = SHAPES[0];
-    const split = maxBinding ? ", split over a 1 KiB binding limit" : "";
-    Deno.test(`matmul ${name} bf16 ${N}x${C}x${OC}${split}: forward and backward`, async () => {
+function maxAbs(x: Float32Array): number {
+  return x.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+}
+
+for (const type of ["bf16", "f16"] as const) {
+  for (const [name, tiles] of Object.entries(MATMUL_VARIANTS)) {
+    for (const maxBinding of [undefined, 1024]) {
+      const [N, C, OC] = SHAPES[0];
+      const split = maxBinding ? ", split over a 1 KiB binding limit" : "";
+      Deno.test(`matmul ${name} ${type} ${N}x${C}x${OC}${split}: forward and backward`, async () => {
+        const gpu = await requestGpu();
+        const op = await createMatmul(gpu, { tiles, maxBinding, type });
+        const stored = (x: Float32Array) => roundTo(type, x);
+        const inp = stored(randomFloats(N * C, 1)),
+          weight = stored(randomFloats(OC * C, 2)),
+          bias = stored(randomFloats(OC, 3)),
+          dout = stored(randomFloats(N * OC, 4)),
+          dinp0 = stored(randomFloats(N * C, 6)),
+          dweight0 = randomFloats(OC * C, 7),
+          dbias0 = randomFloats(OC, 8);
+        const up = (x: Float32Array, label: string) => uploadStorage(gpu, type, x, label);
+        const bufs = {
+          inp: up(inp, "inp"),
+          weight: up(weight, "weight"),
+          bias: up(bias, "bias"),
+          dout: up(dout, "dout"),
+          out: up(new Float32Array(N * OC), "out"),
+          dinp: up(dinp0, "dinp"),
+          dweight: uploadBuffer(gpu, dweight0, "dweight"),
+          dbias: uploadBuffer(gpu, dbias0, "dbias"),
+        };
+        const dispatches = [
+          ...op.forward(bufs, { N, C, OC }),
+          ...op.backward(bufs, { N, C, OC, accumulateDinp: true }),
+        ];
+        const f16Products = type === "f16" && gpu.hasF16;
+        assertEquals(op.f16Products, f16Products);
+        const labels = dispatches.map((d) => d.kernel.label);
+        assertEquals(labels.some((l) => l.endsWith("f16 products")), f16Products, labels.join());
+        await withErrorScope(gpu, `matmul ${type}`, () => submit(gpu, dispatches));
+        const out = new Float32Array(N * OC);
+        matmulForward(out, inp, weight, bias, N, C, OC);
+        const dinp = dinp0.slice(), dweight = dweight0.slice(), dbias = dbias0.slice();
+        matmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC, true);
+        // sum_k |a_k b_k| of each output, for the f16 products' bound.
+        const abs = (x: Float32Array) => x.map(Math.abs);
+        const absOut = new Float32Array(N * OC), absDinp = new Float32Array(N * C);
+        const absDweight = new Float32Array(OC * C);
+        matmulForward(absOut, abs(inp), abs(weight), null, N, C, OC);
+        matmulBackward(absDinp, absDweight, null, abs(dout), abs(inp), abs(weight), N, C, OC);
+        const products = (x: Float32Array) =>
+          f16Products ? (tiles.BK + 1) * 2 ** -11 * maxAbs(x) : 0;
+        const store = STORE_TOL[type];
+        const atol = maxBinding ? store.split : store.atol;
+        const read = (b: GPUBuffer, n: number) => readStorage(gpu, type, b, n);
+        const gotOut = await read(bufs.out, N * OC);
+        assertClose(gotOut, out, { rtol: store.rtol, atol: atol + products(absOut), label: "out" });
+        assertClose(await read(bufs.dinp, N * C), dinp, {
+          rtol: store.rtol,
+          atol: atol + products(absDinp),
+          label: "dinp",
+        });
+        const dw = (await readF32(gpu, bufs.dweight)).subarray(0, OC * C);
+        assertClose(dw, dweight, {
+          ...TOL,
+          atol: TOL.atol + products(absDweight),
+          label: "dweight",
+        });
+        const db = (await readF32(gpu, bufs.dbias)).subarray(0, OC);
+        assertClose(db, dbias, { ...TOL, label: "dbias" });
+        if (f16Products) {
+          // The f16 arithmetic did run: f32 products of the same operands, rounded once to f16
+          // (what f16 storage alone gives), differ from it somewhere.
+          assertEquals(gotOut.some((v, i) => v !== roundTo("f16", [out[i]])[0]), true);
+        }
+        for (const d of dispatches) d.destroy();
+        for (const b of Object.values(bufs)) b.destroy();
+        op.destroy();
+      });
+    }
+
+    Deno.test(`matmul ${name} ${type}: mixed-type gemm (f32 a, ${type} b and c) at odd offsets`, async () => {
       const gpu = await requestGpu();
-      const op = await createMatmul(gpu, { tiles, maxBinding, type: "bf16" });
-      const inp = roundToBf16(randomFloats(N * C, 1)),
-        weight = roundToBf16(randomFloats(OC * C, 2)),
-        bias = roundToBf16(randomFloats(OC, 3)),
-        dout = roundToBf16(randomFloats(N * OC, 4)),
-        dinp0 = roundToBf16(randomFloats(N * C, 6)),
-        dweight0 = randomFloats(OC * C, 7),
-        dbias0 = randomFloats(OC, 8);
-      const bf = (x: Float32Array, label: string) => uploadStorage(gpu, "bf16", x, label);
-      const bufs = {
-        inp: bf(inp, "inp"),
-        weight: bf(weight, "weight"),
-        bias: bf(bias, "bias"),
-        dout: bf(dout, "dout"),
-        out: bf(new Float32Array(N * OC), "out"),
-        dinp: bf(dinp0, "dinp"),
-        dweight: uploadBuffer(gpu, dweight0, "dweight"),
-        dbias: uploadBuffer(gpu, dbias0, "dbias"),
-      };
-      const dispatches = [
-        ...op.forward(bufs, { N, C, OC }),
-        ...op.backward(bufs, { N, C, OC, accumulateDinp: true }),
-      ];
-      await withErrorScope(gpu, "matmul bf16", () => submit(gpu, dispatches));
-      const out = new Float32Array(N * OC);
-      matmulForward(out, inp, weight, bias, N, C, OC);
-      const dinp = dinp0.slice(), dweight = dweight0.slice(), dbias = dbias0.slice();
-      matmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC, true);
-      const read = (b: GPUBuffer, n: number) => readStorage(gpu, "bf16", b, n);
-      const tol = maxBinding ? { ...BF16_TOL, atol: 0.07 } : BF16_TOL;
-      assertClose(await read(bufs.out, N * OC), out, { ...tol, label: "out" });
-      assertClose(await read(bufs.dinp, N * C), dinp, { ...tol, label: "dinp" });
-      const dw = (await readF32(gpu, bufs.dweight)).subarray(0, OC * C);
-      assertClose(dw, dweight, { ...TOL, label: "dweight" });
-      const db = (await readF32(gpu, bufs.dbias)).subarray(0, OC);
-      assertClose(db, dbias, { ...TOL, label: "dbias" });
+      const op = await createMatmul(gpu, { tiles, type });
+      const [M, Nn, K, lda, ldb, ldc, ao, bo, co] = [7, 6, 5, 9, 8, 11, 5, 3, 1];
+      const a = randomFloats(ao + K * lda, 9), b = roundTo(type, randomFloats(bo + Nn * ldb, 10));
+      const c0 = roundTo(type, randomFloats(co + M * ldc, 11));
+      const ga = uploadBuffer(gpu, a, "a");
+      const gb = uploadStorage(gpu, type, b, "b"), gc = uploadStorage(gpu, type, c0, "c");
+      const dispatches = op.gemm({
+        c: gc,
+        a: ga,
+        b: gb,
+        M,
+        N: Nn,
+        K,
+        aLayout: "km",
+        bLayout: "nk",
+        lda,
+        ldb,
+        ldc,
+        aOffset: ao,
+        bOffset: bo,
+        cOffset: co,
+        accumulate: true,
+        types: { a: "f32", b: type, c: type },
+      });
+      // An f32 operand keeps f32 products.
+      assertEquals(dispatches.some((d) => d.kernel.label.endsWith("f16 products")), false);
+      await withErrorScope(gpu, "matmul mixed", () => submit(gpu, dispatches));
+      const want = c0.slice();
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < Nn; n++) {
+          let sum = 0;
+          for (let k = 0; k < K; k++) sum += a[ao + k * lda + m] * b[bo + n * ldb + k];
+          want[co + m * ldc + n] += sum;
+        }
+      }
+      // Elements of c outside the product (other rows' padding) are untouched, bit for bit.
+      const got = await readStorage(gpu, type, gc, want.length);
+      assertClose(got, want, STORE_TOL[type]);
+      assertEquals(got.subarray(0, co), c0.subarray(0, co));
       for (const d of dispatches) d.destroy();
-      for (const b of Object.values(bufs)) b.destroy();
+      for (const x of [ga, gb, gc]) x.destroy();
       op.destroy();
     });
   }
-
-  Deno.test(`matmul ${name} bf16: mixed-type gemm (f32 a, bf16 b and c) at odd offsets`, async () => {
-    const gpu = await requestGpu();
-    const op = await createMatmul(gpu, { tiles, type: "bf16" });
-    const [M, Nn, K, lda, ldb, ldc, ao, bo, co] = [7, 6, 5, 9, 8, 11, 5, 3, 1];
-    const a = randomFloats(ao + K * lda, 9), b = roundToBf16(randomFloats(bo + Nn * ldb, 10));
-    const c0 = roundToBf16(randomFloats(co + M * ldc, 11));
-    const ga = uploadBuffer(gpu, a, "a");
-    const gb = uploadStorage(gpu, "bf16", b, "b"), gc = uploadStorage(gpu, "bf16", c0, "c");
-    const dispatches = op.gemm({
-      c: gc,
-      a: ga,
-      b: gb,
-      M,
-      N: Nn,
-      K,
-      aLayout: "km",
-      bLayout: "nk",
-      lda,
-      ldb,
-      ldc,
-      aOffset: ao,
-      bOffset: bo,
-      cOffset: co,
-      accumulate: true,
-      types: { a: "f32", b: "bf16", c: "bf16" },
-    });
-    await withErrorScope(gpu, "matmul mixed", () => submit(gpu, dispatches));
-    const want = c0.slice();
-    for (let m = 0; m < M; m++) {
-      for (let n = 0; n < Nn; n++) {
-        let sum = 0;
-        for (let k = 0; k < K; k++) sum += a[ao + k * lda + m] * b[bo + n * ldb + k];
-        want[co + m * ldc + n] += sum;
-      }
-    }
-    // Elements of c outside the product (other rows' padding) are untouched, bit for bit.
-    const got = await readStorage(gpu, "bf16", gc, want.length);
-    assertClose(got, want, BF16_TOL);
-    assertEquals(got.subarray(0, co), c0.subarray(0, co));
-    for (const d of dispatches) d.destroy();
-    for (const x of [ga, gb, gc]) x.destroy();
-    op.destroy();
-  });
 }

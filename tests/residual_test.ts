@@ -60,3 +60,26 @@ for (const type of ["bf16", "f16"] as const) {
   Deno.test(`residual: ${type} storage equals the reference rounded to ${type}, odd size`, () =>
     check(2 * 5 * 13 + 1, type));
 }
+
+// An f16 model's residual stream is f32: out = a (f32) + b (the f16 branch output) is one f32
+// add of the same values as the reference, so bit-identical, and not rounded to f16.
+Deno.test("residual: an f32 stream plus an f16 branch is the f32 sum, bit for bit", async () => {
+  const gpu = await requestGpu();
+  const op = await createResidual(gpu, "f16", "f32");
+  const n = 2 * 5 * 13 + 1;
+  const a = ramp(n, 0.37, 0).map((x) => x * (1 + 2 ** -20)), b = roundTo("f16", ramp(n, 0.11, 1));
+  const bufs = {
+    out: uploadStorage(gpu, "f32", new Float32Array(n), "out"),
+    a: uploadStorage(gpu, "f32", a, "a"),
+    b: uploadStorage(gpu, "f16", b, "b"),
+  };
+  const dispatches = op.forward(bufs, { n });
+  await withErrorScope(gpu, "residual f32 stream", () => submit(gpu, dispatches));
+  const out = new Float32Array(n);
+  residualForward(out, a, b, n);
+  const got = await readStorage(gpu, "f32", bufs.out, n);
+  assertEquals(got, out);
+  assertEquals(got.some((x, i) => x !== roundTo("f16", [out[i]])[0]), true);
+  for (const buf of Object.values(bufs)) buf.destroy();
+  for (const d of dispatches) d.destroy();
+});

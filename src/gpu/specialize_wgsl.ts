@@ -1,26 +1,41 @@
 /**
  * WGSL specialisation for generated kernels (matmul, attention): tile sizes rewritten, hot
- * loops unrolled.
+ * loops unrolled, operand types chosen.
  */
 
 /**
- * Specialises a WGSL source: rewrites `const NAME = ...;` declarations named in `values`,
- * then unrolls every `for (var i = 0u; i < BOUND; i++)` loop preceded by a `// @unroll` line
- * (BOUND: a product or quotient of numbers and the file's consts, evaluated left to right),
- * giving each copy of the body its own block with `i` replaced by its value. wgpu adds a
- * bounding counter to every loop, which costs more than the FMAs in a hot inner loop.
+ * Specialises a WGSL source: rewrites `const NAME = ...;` declarations named in `values` (a
+ * number becomes a u32, a boolean a bool) and `alias NAME = ...;` declarations named in
+ * `aliases` (to the given type; a type of f16 adds `enable f16;`, which needs the device's
+ * `shader-f16`), then unrolls every `for (var i = 0u; i < BOUND; i++)` loop preceded by a
+ * `// @unroll` line (BOUND: a product or quotient of numbers and the file's consts, evaluated
+ * left to right), giving each copy of the body its own block with `i` replaced by its value.
+ * wgpu adds a bounding counter to every loop, which costs more than the FMAs in a hot inner
+ * loop.
  */
-export function specializeWgsl(code: string, values: Record<string, number>): string {
+export function specializeWgsl(
+  code: string,
+  values: Record<string, number | boolean>,
+  aliases: Record<string, string> = {},
+): string {
+  for (const [name, type] of Object.entries(aliases)) {
+    const decl = new RegExp(`^alias ${name} = [^;]+;`, "m");
+    if (!decl.test(code)) throw new Error(`specializeWgsl: no "alias ${name} = ...;" to rewrite`);
+    code = code.replace(decl, `alias ${name} = ${type};`);
+  }
+  if (Object.values(aliases).some((type) => /\bf16\b/.test(type))) code = `enable f16;\n${code}`;
   const consts = new Map<string, number>();
   code = code.replace(
     /^const (\w+) = ([^;]+);/gm,
     (line, name: string, expr: string) => {
-      if (name in values) {
-        consts.set(name, values[name]);
-        return `const ${name} = ${values[name]}u;`;
+      const value = values[name];
+      if (typeof value === "boolean") return `const ${name} = ${value};`;
+      if (value !== undefined) {
+        consts.set(name, value);
+        return `const ${name} = ${value}u;`;
       }
-      const value = evalConst(expr, consts);
-      if (value !== undefined) consts.set(name, value);
+      const evaluated = evalConst(expr, consts);
+      if (evaluated !== undefined) consts.set(name, evaluated);
       return line;
     },
   );

@@ -5,7 +5,8 @@
  *
  * Activations, their gradients and the weights the kernels read are stored as the model's
  * storage type (bf16: the working copy AdamW writes); LayerNorm statistics, attention's lse and
- * delta, the losses, the logits scratch and the parameter gradients are f32 in every type.
+ * delta, the losses, the logits scratch and the parameter gradients are f32 in every type, and
+ * so is an f16 model's residual stream ({@link residualStreamType}).
  */
 import type { Gpu } from "../gpu/device.ts";
 import { subRange } from "../gpu/buffer.ts";
@@ -36,22 +37,33 @@ export interface Gpt2Ops {
   classifier: ClassifierOp;
 }
 
+/**
+ * Storage of the residual stream (the embedding output and each block's two sums) of a model
+ * stored as `type`: f32 for f16, whose 11 bits would lose the small updates each block adds
+ * to a stream that grows through the layers (the seed's f16 recipe keeps it f32); bf16 keeps
+ * it in bf16 as llm.c does.
+ */
+export function residualStreamType(type: StorageType): StorageType {
+  return type === "f16" ? "f32" : type;
+}
+
 /** Compile every operation a model of `config` stored as `type` uses. */
 export async function createGpt2Ops(
   gpu: Gpu,
   config: GPT2Config,
   type: StorageType,
 ): Promise<Gpt2Ops> {
+  const stream = residualStreamType(type);
   const [adamw, gradNorm, embedding, layernorm, matmul, attention, gelu, residual, classifier] =
     await Promise.all([
       createAdamW(gpu, { copyType: type === "f32" ? undefined : type }),
       createGradNorm(gpu),
-      createEmbedding(gpu, { type }),
-      createLayerNorm(gpu, { type }),
+      createEmbedding(gpu, { type, outType: stream }),
+      createLayerNorm(gpu, { type, inputType: stream }),
       createMatmul(gpu, { type }),
       createAttention(gpu, config.channels / config.numHeads, { type }),
       createGelu(gpu, config.gelu, type),
-      createResidual(gpu, type),
+      createResidual(gpu, type, stream),
       createClassifier(gpu, { type }),
     ]);
   return { adamw, gradNorm, embedding, layernorm, matmul, attention, gelu, residual, classifier };
@@ -149,6 +161,9 @@ export function recordGpt2Graph(o: GraphInputs): Gpt2Graph {
   /** A tensor of `n` elements of the storage type; `f32` for statistics and scratch. */
   const alloc = (n: number, label: string) => o.alloc(storageBytes(type, n), label);
   const f32 = (n: number, label: string) => o.alloc(n * 4, label);
+  const stream = residualStreamType(type);
+  /** A tensor of the residual stream. */
+  const allocStream = (n: number, label: string) => o.alloc(storageBytes(stream, n), label);
   const e = elementBytes(type);
   const p = (t: ParamTensor) => subRange(o.weights, t.offset * e, storageBytes(type, t.size));
   const g = (t: ParamTensor) => subRange(o.grads, t.offset * 4, t.size * 4);
@@ -160,19 +175,19 @@ export function recordGpt2Graph(o: GraphInputs): Gpt2Graph {
     mean: f32(N, `${name}_mean`),
     rstd: f32(N, `${name}_rstd`),
   });
-  const encoded = alloc(N * C, "encoded");
+  const encoded = allocStream(N * C, "encoded");
   const acts: LayerActs[] = Array.from({ length: L }, (_, l) => ({
     ln1: normActs(`ln1[${l}]`),
     qkv: alloc(N * 3 * C, `qkv[${l}]`),
     atty: alloc(N * C, `atty[${l}]`),
     lse: f32(B * NH * T, `att_lse[${l}]`),
     attproj: alloc(N * C, `attproj[${l}]`),
-    residual2: alloc(N * C, `residual2[${l}]`),
+    residual2: allocStream(N * C, `residual2[${l}]`),
     ln2: normActs(`ln2[${l}]`),
     fch: alloc(N * 4 * C, `fch[${l}]`),
     fchGelu: alloc(N * 4 * C, `fch_gelu[${l}]`),
     fcproj: alloc(N * C, `fcproj[${l}]`),
-    residual3: alloc(N * C, `residual3[${l}]`),
+    residual3: allocStream(N * C, `residual3[${l}]`),
   }));
   const lnf = normActs("lnf");
   // Backward scratch, reused by every layer.

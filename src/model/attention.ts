@@ -26,6 +26,8 @@ export interface AttentionShape {
 
 /** The attention operation: prepared forward and backward dispatches. */
 export interface AttentionOp {
+  /** Whether the inner products compute in f16 (see {@link AttentionOptions}). */
+  readonly f16Products: boolean;
   /**
    * out (B,T,C) =, lse (B,NH,T) = <- qkv (B,T,3C).
    * `lse` (logsumexp of each row's scaled scores) is kept for the backward.
@@ -53,6 +55,11 @@ export interface AttentionOptions {
   maxBinding?: number;
   /** Storage of qkv, out, dout and dqkv (default f32); lse and delta are f32. */
   type?: StorageType;
+  /**
+   * With f16 storage on a device with `shader-f16`, compute the inner products q.k and dout.v
+   * in f16, flushed into f32 every 16 products (default true; false keeps f32 arithmetic).
+   */
+  f16Products?: boolean;
 }
 
 /** Compile the attention kernels for head size `HS` (= C / NH; a multiple of 4, at most 128). */
@@ -63,18 +70,26 @@ export async function createAttention(
 ): Promise<AttentionOp> {
   checkHeadSize(HS);
   const type = options.type ?? "f32";
+  const f16Products = type === "f16" && gpu.hasF16 && options.f16Products !== false;
   const code = specializeStorage(
-    specializeWgsl(source, { HS, ROWS }),
+    f16Products
+      ? specializeWgsl(source, { HS, ROWS, FLUSH4: 4 }, { dot_t: "f16" })
+      : specializeWgsl(source, { HS, ROWS }),
     Object.fromEntries(["out_w", "qkv_f", "dqkv", "dout", "qkv", "out_r"].map((n) => [n, type])),
   );
   const [fwd, dq, dkdv] = await Promise.all(
     ["attention_forward", "attention_backward_dq", "attention_backward_dkdv"].map((entryPoint) =>
-      Kernel.create(gpu, { label: `${entryPoint} (HS ${HS})`, code, entryPoint })
+      Kernel.create(gpu, {
+        label: `${entryPoint} (HS ${HS}${f16Products ? ", f16 products" : ""})`,
+        code,
+        entryPoint,
+      })
     ),
   );
 
   const maxBinding = options.maxBinding ?? gpu.maxBinding;
   return {
+    f16Products,
     forward(b, s) {
       const chunks = batchChunks(gpu, s, HS, maxBinding, elementBytes(type));
       return chunks.map((c) =>

@@ -58,6 +58,8 @@ export interface ClassifierBackwardBindings extends ClassifierForwardBindings {
 
 /** Prepared dispatches of the classifier; see {@link createClassifier}. */
 export interface ClassifierOp {
+  /** The products' op (its tiles, storage type and whether f16 products run in f16). */
+  readonly matmul: MatmulOp;
   /** Training: losses, and dx, dwte with dlogits = (softmax - onehot) * dloss. */
   forwardBackward(
     b: ClassifierBackwardBindings,
@@ -198,6 +200,7 @@ export async function createClassifier(
   }
 
   return {
+    matmul,
     forwardBackward: (b, s) => chunks(b, s, true),
     forward: (b, s) => chunks(b, s, false),
     logits(b, s) {

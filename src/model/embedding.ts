@@ -46,6 +46,8 @@ export interface EmbeddingOptions {
   maxBinding?: number;
   /** Storage of out, wte, wpe and dout (default f32); dwte and dwpe are f32. */
   type?: StorageType;
+  /** Storage of out when it differs from `type` (an f16 model's f32 residual stream). */
+  outType?: StorageType;
 }
 
 /** Compile the embedding kernels. */
@@ -56,7 +58,10 @@ export async function createEmbedding(
   const type = options.type ?? "f32";
   const code = specializeStorage(
     source,
-    Object.fromEntries(["out", "wte", "wpe", "wpe_dout", "dout"].map((name) => [name, type])),
+    {
+      ...Object.fromEntries(["wte", "wpe", "wpe_dout", "dout"].map((name) => [name, type])),
+      out: options.outType ?? type,
+    },
   );
   const [fwd, bwdWpe, bwdWte] = await Promise.all(
     ["embedding_forward", "embedding_backward_wpe", "embedding_backward_wte"].map((entryPoint) =>

@@ -78,6 +78,8 @@ export interface LayerNormOptions {
    * rstd and the parameter gradients are f32 either way.
    */
   type?: StorageType;
+  /** Storage of inp when it differs from `type` (an f16 model's f32 residual stream). */
+  inputType?: StorageType;
 }
 
 /** Compile the LayerNorm kernels. */
@@ -90,14 +92,14 @@ export async function createLayerNorm(
     throw new RangeError(`layernorm: rowThreads must be a power of two up to 256, got ${WG}`);
   }
   const type = options.type ?? "f32";
-  const code = specializeStorage(
-    source,
-    Object.fromEntries(
-      ["out", "fwd_inp", "fwd_weight", "fwd_bias", "dinp", "dout", "inp", "weight"].map((
-        name,
-      ) => [name, type]),
+  const inputType = options.inputType ?? type;
+  const code = specializeStorage(source, {
+    ...Object.fromEntries(
+      ["out", "fwd_weight", "fwd_bias", "dinp", "dout", "weight"].map((name) => [name, type]),
     ),
-  );
+    fwd_inp: inputType,
+    inp: inputType,
+  });
   const [fwd, fwdNoBias, bwd, partials, reduce, reduceNoBias] = await Promise.all(
     ENTRY_POINTS.map((entryPoint) =>
       Kernel.create(gpu, { label: entryPoint, code, entryPoint, constants: { WG } })

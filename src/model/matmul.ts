@@ -9,8 +9,11 @@
  * output, in a fixed order. On CPU adapters a long K is also split into passes (see
  * matmul_tiles.ts).
  *
- * Each operand is stored as f32 or bf16 ({@link GemmTypes}); the products compute in f32. The
- * op compiles the type combinations its storage type needs ({@link gemmTypeSets}).
+ * Each operand is stored as f32, bf16 or f16 ({@link GemmTypes}); the products compute in f32,
+ * except that a product of two f16 operands computes in f16 on a device with `shader-f16`
+ * (packed f16 math runs at twice the f32 rate on most GPUs), with f32 accumulators flushed
+ * every `tiles.BK` products (kernels/matmul.wgsl). The op compiles the type combinations its
+ * storage type needs ({@link gemmTypeSets}).
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type Binding, createBuffer } from "../gpu/buffer.ts";
@@ -32,6 +35,11 @@ export interface MatmulOptions {
    * dweight and dbias read it and accumulate into f32 gradients.
    */
   type?: StorageType;
+  /**
+   * Multiply two f16 operands in f16 when the device has `shader-f16` (default true); false
+   * keeps f32 arithmetic (f16 as a storage format only, for comparisons).
+   */
+  f16Products?: boolean;
 }
 
 /** Storage types of a product's operands; a bias has b's type (both are parameters). */
@@ -138,6 +146,8 @@ export interface MatmulOp {
   readonly tiles: MatmulTiles;
   /** Storage of activations and weights (gradients of weights are f32). */
   readonly type: StorageType;
+  /** Whether products of two f16 operands compute in f16 (see {@link MatmulOptions}). */
+  readonly f16Products: boolean;
   /** out (N, OC) = inp (N, C) @ weight^T + bias. */
   forward(b: MatmulForwardBindings, s: MatmulShape): Dispatch[];
   /**
@@ -170,7 +180,18 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     TN: tiles.TN,
     BK: tiles.BK,
   });
-  const codeFor = (t: GemmTypes) => specializeStorage(tiled, { ...t, bias: t.b });
+  const f16Products = type === "f16" && gpu.hasF16 && options.f16Products !== false;
+  if (f16Products && tiles.BK > 32) {
+    throw new RangeError(
+      `matmul tiles: BK = ${tiles.BK} with f16 products would sum more than 32 of them in f16`,
+    );
+  }
+  const inF16 = (t: GemmTypes) => f16Products && t.a === "f16" && t.b === "f16";
+  const codeFor = (t: GemmTypes) =>
+    specializeStorage(
+      inF16(t) ? specializeWgsl(tiled, { F16_PRODUCTS: true }, { mul: "f16" }) : tiled,
+      { ...t, bias: t.b },
+    );
   // matmul_regs4 (16-byte loads) serves the f32 pieces whose shape allows it (see gemm).
   const hasVec4 = tiles.entry === "regs" && tiles.TM % 4 === 0 && tiles.TN % 4 === 0;
   const entriesFor = (t: GemmTypes) =>
@@ -187,7 +208,7 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
           kernels.set(
             key,
             await Kernel.create(gpu, {
-              label: key,
+              label: `${key}${inF16(t) ? " f16 products" : ""}`,
               code: codeFor(t),
               entryPoint,
               constants: { A_KM: al === "km" ? 1 : 0, B_NK: bl === "nk" ? 1 : 0 },
@@ -362,6 +383,7 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
   return {
     tiles,
     type,
+    f16Products,
     gemm,
     biasBackward,
     forward(b, s) {

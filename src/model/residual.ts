@@ -19,12 +19,20 @@ export interface ResidualOp {
   backward(b: { da: Binding; db: Binding; dout: Binding }, s: { n: number }): Dispatch[];
 }
 
-/** Compile the residual kernels for tensors stored as `type`. */
-export async function createResidual(gpu: Gpu, type: StorageType = "f32"): Promise<ResidualOp> {
-  const code = specializeStorage(
-    source,
-    Object.fromEntries(["out", "a", "b", "da", "db", "dout"].map((name) => [name, type])),
-  );
+/**
+ * Compile the residual kernels for tensors stored as `type`, except the forward's out and a,
+ * the residual stream, stored as `streamType` (default `type`; f32 in an f16 model).
+ */
+export async function createResidual(
+  gpu: Gpu,
+  type: StorageType = "f32",
+  streamType: StorageType = type,
+): Promise<ResidualOp> {
+  const code = specializeStorage(source, {
+    ...Object.fromEntries(["b", "da", "db", "dout"].map((name) => [name, type])),
+    out: streamType,
+    a: streamType,
+  });
   const [fwd, bwd] = await Promise.all(
     ["residual_forward", "residual_backward"].map((entryPoint) =>
       Kernel.create(gpu, { label: entryPoint, code, entryPoint })

@@ -12,6 +12,10 @@
  *   --trials K       timed trials per kernel, the median is printed (default 3)
  *   --peak-tflops X  f32 peak for MFU when the adapter is not in the table
  *   --no-naive       skip the naive baseline (slow at GPU sizes on a CPU adapter)
+ *   --precision LIST storage of the operands, comma-separated, each timed side by side:
+ *                    f32, bf16 (f32 arithmetic), f16 (f16 products on a device with
+ *                    shader-f16, else f32 arithmetic); default f32. dweight accumulates
+ *                    into f32 in every precision, as in training.
  *
  * The whole training step (forward + classifier + backward) is timed by `bench model`
  * (src/commands/bench/model.ts), with {@link timeGpu} from here.
@@ -20,7 +24,8 @@ import { parseArgs } from "node:util";
 import { type Gpu, requestGpu } from "../../gpu/device.ts";
 import { createBuffer } from "../../gpu/buffer.ts";
 import { type Dispatch, Kernel, submit } from "../../gpu/kernel.ts";
-import { createMatmul, type GemmDesc } from "../../model/matmul.ts";
+import { storageBytes, type StorageType } from "../../gpu/storage.ts";
+import { createMatmul, type GemmDesc, type MatmulOp } from "../../model/matmul.ts";
 import { defaultTiles, MATMUL_VARIANTS, type MatmulTiles } from "../../model/matmul_tiles.ts";
 import { peakTflops } from "../../train/mfu.ts";
 
@@ -85,6 +90,18 @@ function parseTiles(spec: string): MatmulTiles {
   return { entry: m[1] as MatmulTiles["entry"], WX, WY, TM, TN, BK };
 }
 
+const PRECISIONS: readonly StorageType[] = ["f32", "bf16", "f16"];
+
+function parsePrecisions(value: string | undefined): StorageType[] {
+  const list = (value ?? "f32").split(",").map((p) => p.trim());
+  for (const p of list) {
+    if (!PRECISIONS.includes(p as StorageType)) {
+      throw new Error(`--precision ${value}: "${p}" is not one of ${PRECISIONS.join(", ")}`);
+    }
+  }
+  return [...new Set(list)] as StorageType[];
+}
+
 function positive(flag: string, value: string | undefined, fallback: number, integer = true) {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -107,8 +124,10 @@ export async function main(args: string[]): Promise<void> {
       trials: { type: "string" },
       "peak-tflops": { type: "string" },
       "no-naive": { type: "boolean" },
+      precision: { type: "string" },
     },
   });
+  const precisions = parsePrecisions(values.precision);
   const gpu = await requestGpu();
   const B = positive("batch-size", values["batch-size"], gpu.isFallback ? 1 : 16);
   const T = positive("seq-len", values["seq-len"], gpu.isFallback ? 128 : 1024);
@@ -129,7 +148,9 @@ export async function main(args: string[]): Promise<void> {
   const peak = values["peak-tflops"]
     ? positive("peak-tflops", values["peak-tflops"], 0, false)
     : peakTflops(gpu.name);
-  const op = await createMatmul(gpu, { tiles });
+  const ops = new Map<StorageType, MatmulOp>();
+  for (const type of precisions) ops.set(type, await createMatmul(gpu, { tiles, type }));
+  const op = ops.get(precisions[0])!;
   const naive = new Map<string, Kernel>();
   for (const layout of ["mknk", "mkkn", "kmkn"]) {
     naive.set(
@@ -147,18 +168,23 @@ export async function main(args: string[]): Promise<void> {
       JSON.stringify(op.tiles)
     }` +
       `; N = B*T = ${B}*${T}; f32 peak ${peak ? `${peak} TFLOP/s` : "unknown (no MFU)"}` +
-      `; load average ${Deno.loadavg()[0].toFixed(1)} on ${navigator.hardwareConcurrency} CPUs`,
+      `; load average ${Deno.loadavg()[0].toFixed(1)} on ${navigator.hardwareConcurrency} CPUs` +
+      (ops.get("f16") ? `; f16 products in ${ops.get("f16")!.f16Products ? "f16" : "f32"}` : ""),
   );
-  const header = ["shape", "product", "M x N x K", "ms", "GFLOP/s", "naive GFLOP/s", "x naive"];
-  if (peak) header.push("MFU");
+  const header = ["shape", "product", "M x N x K"];
+  for (const p of precisions) header.push(`${p} ms`, `${p} GFLOP/s`);
+  header.push("naive GFLOP/s", `x naive (${precisions[0]})`);
+  if (peak) header.push(`MFU (${precisions[0]})`);
   const rows: string[][] = [header];
-  let totalFlops = 0, totalSeconds = 0;
+  let totalFlops = 0;
+  const totalSeconds = new Map(precisions.map((p) => [p, 0]));
   for (const [name, C, OC] of SHAPES) {
     // lm_head runs in the classifier's row chunks: at most 256 MiB (and one binding) of logits.
     const rowsHere = name === "lm_head"
       ? Math.min(N, Math.floor(Math.min(gpu.maxBinding, 2 ** 28) / (OC * 4)))
       : N;
-    const buf = (n: number, label: string) => createBuffer(gpu, n * 4, label);
+    // Buffers sized for f32 serve every precision (16-bit tensors use their first half).
+    const buf = (n: number, label: string) => createBuffer(gpu, storageBytes("f32", n), label);
     const inp = buf(rowsHere * C, "inp"), weight = buf(OC * C, "weight");
     const out = buf(rowsHere * OC, "out"), dinp = buf(rowsHere * C, "dinp");
     const dweight = buf(OC * C, "dweight");
@@ -174,10 +200,18 @@ export async function main(args: string[]): Promise<void> {
         bLayout: layout.slice(2) as GemmDesc["bLayout"],
       };
       const flops = 2 * d.M * d.N * d.K;
-      const tuned = op.gemm(desc);
-      const seconds = await timeGpu(gpu, () => submit(gpu, tuned), trials);
       totalFlops += flops;
-      totalSeconds += seconds;
+      const timed: string[] = [];
+      let seconds = NaN;
+      for (const type of precisions) {
+        const c: StorageType = product === "dweight" ? "f32" : type;
+        const tuned = ops.get(type)!.gemm({ ...desc, types: { a: type, b: type, c } });
+        const s = await timeGpu(gpu, () => submit(gpu, tuned), trials);
+        destroyAll(tuned);
+        totalSeconds.set(type, totalSeconds.get(type)! + s);
+        timed.push((s * 1e3).toFixed(2), (flops / s / 1e9).toFixed(1));
+        if (type === precisions[0]) seconds = s;
+      }
       let naiveGflops = NaN;
       const fitsNaive = [d.a, d.b, d.c].every((b) => b.size <= gpu.maxBinding);
       if (!values["no-naive"] && fitsNaive) {
@@ -195,24 +229,28 @@ export async function main(args: string[]): Promise<void> {
         `${name}${rowsHere < N ? ` (${rowsHere} rows)` : ""}`,
         product,
         `${d.M} x ${d.N} x ${d.K}`,
-        (seconds * 1e3).toFixed(2),
-        gflops.toFixed(1),
+        ...timed,
         Number.isNaN(naiveGflops) ? "-" : naiveGflops.toFixed(1),
         Number.isNaN(naiveGflops) ? "-" : (gflops / naiveGflops).toFixed(1),
       ];
       if (peak) row.push(`${(gflops / (peak * 1e3) * 100).toFixed(1)}%`);
       rows.push(row);
-      destroyAll(tuned);
     }
     for (const b of [inp, weight, out, dinp, dweight]) b.destroy();
   }
   printTable(rows);
-  const overall = totalFlops / totalSeconds / 1e9;
-  console.log(
-    `all products: ${overall.toFixed(1)} GFLOP/s` +
-      (peak ? `, MFU ${(overall / (peak * 1e3) * 100).toFixed(1)}%` : ""),
-  );
-  op.destroy();
+  const first = totalSeconds.get(precisions[0])!;
+  for (const type of precisions) {
+    const overall = totalFlops / totalSeconds.get(type)! / 1e9;
+    console.log(
+      `all products, ${type}: ${overall.toFixed(1)} GFLOP/s` +
+        (type !== precisions[0]
+          ? `, ${(first / totalSeconds.get(type)!).toFixed(2)}x ${precisions[0]}`
+          : "") +
+        (peak ? `, MFU ${(overall / (peak * 1e3) * 100).toFixed(1)}% of the f32 peak` : ""),
+    );
+  }
+  for (const o of ops.values()) o.destroy();
 }
 
 function destroyAll(dispatches: Dispatch[]): void {
