@@ -7,6 +7,8 @@
  *   model       GPT-2 train micro-step, eval forward and optimizer step times, tokens/s, MFU
  *   allreduce   ring all-reduce bus bandwidth vs raw Unix-socket throughput
  *   checkpoint  save and load time of a full GPT-2 124M checkpoint
+ *   gpu         one call on a GPU: adapter, FMA and copy ceilings, every matmul, attention and
+ *               the other ops, the training micro-step per precision, PyTorch's where it runs
  */
 import { UsageError } from "./flags.ts";
 
@@ -19,6 +21,7 @@ const BENCHES: Record<string, Bench[]> = {
   model: [() => import("./bench/model.ts")],
   allreduce: [() => import("./bench/allreduce.ts")],
   checkpoint: [() => import("./bench/checkpoint.ts")],
+  gpu: [() => import("./bench/gpu.ts")],
 };
 
 /** Run the benchmark named by `args[0]` with the remaining flags. */
