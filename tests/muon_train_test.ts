@@ -6,7 +6,14 @@
  */
 import { join } from "node:path";
 import { assert, assertClose, assertEquals } from "./_assert.ts";
-import { runTrain, spawnTrain, tinyRunArgs, trainLosses, writeTokenData } from "./_train_run.ts";
+import {
+  runTrain,
+  spawnTrain,
+  tinyRunArgs,
+  trainLosses,
+  trainOutcome,
+  writeTokenData,
+} from "./_train_run.ts";
 import { listCheckpoints } from "../src/io/checkpoint.ts";
 
 const MUON = ["--optimizer", "muon"];
@@ -40,6 +47,10 @@ Deno.test("muon train: learns, differs from AdamW, and kill -9 then --resume is 
     await child.output();
     const resumedFrom = listCheckpoints(checkpoints).at(-1)?.step ?? 0;
     assert(resumedFrom >= 3 && resumedFrom < 12, `killed too late: checkpoint ${resumedFrom}`);
+    // Resuming Muon's state as AdamW's would be wrong: a usage error that says what to do.
+    const wrong = await trainOutcome(tinyRunArgs(data, broken, ["--resume"]));
+    assertEquals(wrong.code, 2, wrong.stderr);
+    assert(wrong.stderr.includes("resume with --optimizer muon"), wrong.stderr);
     await runTrain(tinyRunArgs(data, broken, [...MUON, "--resume"]));
     assertEquals([...(await trainLosses(broken)).entries()], [...want.entries()]);
   } finally {

@@ -51,6 +51,7 @@ Deno.test("train options: a GPU without --data gets the recipe sized to the Word
   );
   assertEquals(resolve(["--init-from", "w"]).recipe, "wordnet");
   assertEquals(resolve(["--init-from", "w", "--data", "d"]).recipe, "seed");
+  assertEquals(resolve(["--model", "mini"], true).recipe, "wordnet");
 });
 
 Deno.test("train options: --recipe wins over the adapter, --data and --model; flags over it", () => {

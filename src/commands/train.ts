@@ -11,6 +11,7 @@ import { selectGpu } from "../distributed/gpu_select.ts";
 import { givenFromFlags } from "../train/option_table.ts";
 import {
   checkConflicts,
+  RECIPES_HELP,
   resolveTrainConfig,
   TRAIN_FLAG_SPECS,
   TRAIN_OPTIONS,
@@ -19,9 +20,6 @@ import { train } from "../train/train.ts";
 import { startDashboard } from "../log/dashboard.ts";
 
 const USAGE = "deno task train [flags]   (compiled: repgpt train [flags])";
-
-const RECIPES_HELP = "Defaults: seed is the GPT-2 124M recipe (a GPU adapter, or --model gpt2*); " +
-  "cpu the small\none (a software adapter, or another --model). A flag given always wins.";
 
 /** Entry point of `deno task train` and `repgpt train`. */
 export async function trainMain(args: string[]): Promise<void> {

@@ -75,6 +75,7 @@ export const PRESETS = {
   "gpt2-medium": { numLayers: 24, numHeads: 16, channels: 1024 },
   "gpt2-large": { numLayers: 36, numHeads: 20, channels: 1280 },
   "gpt2-xl": { numLayers: 48, numHeads: 25, channels: 1600 },
+  "mini": { numLayers: 6, numHeads: 6, channels: 384, maxSeqLen: 256 },
   "tiny": { numLayers: 2, numHeads: 2, channels: 32, maxSeqLen: 64 },
   "cpu-small": { numLayers: 4, numHeads: 4, channels: 64, maxSeqLen: 128 },
 } as const satisfies Record<string, Partial<GPT2Config>>;

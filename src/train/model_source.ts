@@ -102,6 +102,7 @@ async function fromNewestCheckpoint(config: TrainConfig): Promise<RunStart> {
       start.warnings.unshift(...skipped);
       return start;
     } catch (e) {
+      if (e instanceof OptionError) throw e; // the flags are wrong, not the file
       const reason = (e as Error).message.replace(`${path}: `, "");
       skipped.push(`warning: skipped ${path}, it does not load: ${reason}`);
     }
@@ -112,6 +113,14 @@ async function fromNewestCheckpoint(config: TrainConfig): Promise<RunStart> {
 async function fromCheckpoint(path: string, config: TrainConfig): Promise<RunStart> {
   using ck = await loadCheckpoint(path);
   if (!ck.hasOptimizer) throw new Error(`${path}: holds no AdamW state, cannot --resume from it`);
+  // Muon keeps its momentum in adam_m's slots: read with the other optimizer it would be wrong.
+  const savedOptimizer = (ck.config as Partial<TrainConfig>).optimizer ?? "adamw";
+  if (savedOptimizer !== config.optimizer) {
+    throw new OptionError(
+      `--optimizer ${config.optimizer}: ${path} was saved by --optimizer ${savedOptimizer} ` +
+        `(its optimizer state is ${savedOptimizer}'s): resume with --optimizer ${savedOptimizer}`,
+    );
+  }
   const { config: modelConfig, layout, params } = await modelFromCheckpoint(ck);
   const m = new Float32Array(layout.totalFloats);
   const v = new Float32Array(layout.totalFloats);

@@ -51,8 +51,7 @@ export const TRAIN_OPTIONS = {
     type: "string",
     choices: PRESET_NAMES,
     default: { seed: "gpt2", wordnet: "mini", cpu: "cpu-small" },
-    help: "preset; without --recipe, a recipe's own preset selects it, other gpt2* seed, " +
-      "the rest cpu",
+    help: "preset; without --recipe it picks the recipe: gpt2* seed, mini wordnet, others cpu",
   },
   initFrom: {
     type: "string",

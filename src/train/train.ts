@@ -18,7 +18,7 @@ import { GPT2 } from "../model/gpt2.ts";
 import { Rng } from "../model/rng.ts";
 import { DataLoader, EvalLoader, type LoaderState } from "../data/loader.ts";
 import { listSplit } from "../data/splits.ts";
-import { learningRate } from "../optim/schedule.ts";
+import { learningRate, scaledSchedule } from "../optim/schedule.ts";
 import type { Communicator } from "../distributed/communicator.ts";
 import { formatDuration } from "../log/progress.ts";
 import { writeAtomic } from "../io/atomic.ts";
@@ -102,12 +102,13 @@ export async function train(
     model.upload("m", start.m);
     model.upload("v", start.v);
   }
-  model.setOptimizer({
+  await model.setOptimizer({
     beta1: config.beta1,
     beta2: config.beta2,
     eps: config.eps,
     weightDecay: config.weightDecay,
     gradClip: config.gradClip,
+    optimizer: config.optimizer,
   });
   const rng = start.rngState ? Rng.fromState(start.rngState) : new Rng(config.seed);
   const checkpointer = new Checkpointer({
@@ -125,13 +126,15 @@ export async function train(
     lastGood: start.checkpoint,
   });
 
-  const lrOf = (step: number) =>
-    learningRate(step - 1, {
-      maxLr: config.lr,
-      minLr: config.minLr,
-      warmupSteps: config.warmupSteps,
-      maxSteps: config.maxSteps,
-    });
+  const schedule = {
+    maxLr: config.lr,
+    minLr: config.minLr,
+    warmupSteps: config.warmupSteps,
+    maxSteps: config.maxSteps,
+  };
+  const lrOf = (step: number) => learningRate(step - 1, schedule);
+  const muonSchedule = scaledSchedule(schedule, config.muonLr);
+  const muonLrOf = (step: number) => learningRate(step - 1, muonSchedule);
   const every = (interval: number, step: number) => interval > 0 && step % interval === 0;
   const tokensPerStep = B * T * config.gradAccum * comm.worldSize;
   const peak = config.peakTflops ?? peakTflops(gpu.name);
@@ -176,7 +179,7 @@ export async function train(
       await comm.allReduceMean(gradsHost);
       model.upload("grads", gradsHost);
     }
-    model.optimizerStep(step, lrOf(step));
+    model.optimizerStep(step, lrOf(step), muonLrOf(step));
 
     const checkpointDue = step === config.maxSteps || every(config.checkpointInterval, step);
     const evalDue = evalLoader !== null && every(config.evalInterval, step);
