@@ -113,7 +113,7 @@ Deno.test({
       using loader = new DataLoader(listSplit(data, "train"), { B, T, vocab: config.vocabSize });
       try {
         gpt.upload("params", params);
-        gpt.setOptimizer(hyper);
+        await gpt.setOptimizer(hyper);
         const losses: number[] = [], norms: number[] = [];
         for (let t = 1; t <= steps; t++) {
           const batch = loader.next();

@@ -68,9 +68,9 @@ for (const overrides of CASES) {
     });
     const model = await GPT2.create(gpu, config, { B, T });
     try {
-      await withErrorScope(gpu, "gpt2 step", () => {
+      await withErrorScope(gpu, "gpt2 step", async () => {
         model.upload("params", params);
-        model.setOptimizer(OPTIMIZER);
+        await model.setOptimizer(OPTIMIZER);
         model.zeroGrads();
         model.uploadBatch(batches[0].inputs, batches[0].targets);
         model.step();
@@ -173,9 +173,9 @@ Deno.test("gpt2: 124M forward + backward + AdamW at B=1, T=64 without a validati
           t === model.layout.wte ? data.subarray(0, config.vocabSize * config.channels) : data,
         );}
     }
-    await withErrorScope(gpu, "gpt2 124M step", () => {
+    await withErrorScope(gpu, "gpt2 124M step", async () => {
       model.upload("params", params);
-      model.setOptimizer(OPTIMIZER);
+      await model.setOptimizer(OPTIMIZER);
       const tokens = Uint32Array.from({ length: 65 }, (_, i) => (i * 7919) % config.vocabSize);
       model.zeroGrads();
       model.uploadBatch(tokens.slice(0, 64), tokens.slice(1));

@@ -144,10 +144,14 @@ async function requestDeviceWithOptional(
  * if it produced an error. Use around pipeline creation and in tests; the hot loop relies on
  * the `uncapturederror` handler and {@link Gpu.throwIfFailed} instead.
  */
-export async function withErrorScope<T>(gpu: Gpu, label: string, body: () => T): Promise<T> {
+export async function withErrorScope<T>(
+  gpu: Gpu,
+  label: string,
+  body: () => T | Promise<T>,
+): Promise<T> {
   gpu.device.pushErrorScope("out-of-memory");
   gpu.device.pushErrorScope("validation");
-  const result = body();
+  const result = await body();
   const validation = await gpu.device.popErrorScope();
   const oom = await gpu.device.popErrorScope();
   const error = validation ?? oom;

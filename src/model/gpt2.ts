@@ -36,34 +36,8 @@ import {
   recordGpt2Graph,
 } from "./_gpt2_graph.ts";
 import { StepHistory, type StepStats } from "./step_stats.ts";
-import type { AdamWConfig, AdamWSegment, AdamWStep } from "../optim/adamw.ts";
-import { createMuon, MUON_MOMENTUM, type MuonOp, type MuonStep } from "../optim/muon.ts";
-import { createMatmul, type MatmulOp } from "./matmul.ts";
-
-/** Batch geometry the model is built for. */
-export interface GPT2Shape {
-  /** Sequences per micro-batch. */
-  B: number;
-  /** Tokens per sequence (at most config.maxSeqLen). */
-  T: number;
-  /**
-   * Micro-steps per optimizer step (default 1): the loss gradient is scaled by
-   * 1 / (B*T*gradAccumSteps), so the accumulated gradient is that of the mean loss.
-   */
-  gradAccumSteps?: number;
-  /**
-   * Optimizer steps whose loss and grad norm are kept on the GPU between reads (default 1):
-   * the trainer reads them all back with one wait every `historySteps` steps.
-   */
-  historySteps?: number;
-  /** Storage of activations, their gradients and the weight copy (default f32). */
-  precision?: Precision;
-  /**
-   * f16's dynamic loss scaling: the initial scale (default 2^16) and the good steps in a row
-   * that double it (default 2000), PyTorch GradScaler's defaults.
-   */
-  lossScale?: { initial?: number; growthInterval?: number };
-}
+import { checkShape, type GPT2Shape } from "./gpt2_shape.ts";
+import { Gpt2Optimizer, type OptimizerConfig, weightCopyDispatches } from "./gpt2_optimizer.ts";
 
 /** The dynamic loss scale of an f16 model (see {@link GPT2.readLossScale}). */
 export interface LossScaleState {
@@ -76,15 +50,8 @@ export interface LossScaleState {
 /** The four flat buffers with the same layout. */
 export type FlatName = "params" | "grads" | "m" | "v";
 
-/** AdamW hyperparameters fixed for a run, and the global gradient-norm clip (0 = off). */
-export interface OptimizerConfig extends AdamWConfig {
-  gradClip: number;
-  /**
-   * "muon": Muon for the 2-D weights inside the blocks (its momentum lives in `m`'s slots for
-   * them; `v`'s stay zero), AdamW for wte, wpe and the 1-D tensors. Default "adamw".
-   */
-  optimizer?: "adamw" | "muon";
-}
+export type { OptimizerConfig } from "./gpt2_optimizer.ts";
+export type { GPT2Shape } from "./gpt2_shape.ts";
 
 /** A GPT-2 built for one (B, T) on one device. */
 export class GPT2 {
@@ -121,9 +88,7 @@ export class GPT2 {
   #growthInterval = 2000;
   /** Loss and grad norm of the steps not yet read back. */
   #history: StepHistory;
-  #optimizer: { dispatches: Dispatch[]; adamw: AdamWStep; muon: MuonStep | null } | null = null;
-  /** Muon's op, and the f32 matmul it made when the model's stores another type. */
-  #muonOps: { muon: MuonOp; matmul: MatmulOp | null } | null = null;
+  #optimizer: Gpt2Optimizer | null = null;
 
   private constructor(
     readonly gpu: Gpu,
@@ -166,33 +131,7 @@ export class GPT2 {
   ): Promise<GPT2> {
     const type = activationStorage(precision);
     const { initial = 2 ** 16, growthInterval = 2000 } = lossScale;
-    if (!(initial > 0 && Number.isFinite(initial))) {
-      throw new RangeError(`model: the initial loss scale must be finite and > 0, got ${initial}`);
-    }
-    if (!Number.isInteger(B) || B < 1) throw new RangeError(`model: B must be >= 1, got ${B}`);
-    if (!Number.isInteger(T) || T < 1 || T > config.maxSeqLen) {
-      throw new RangeError(`model: T must be in [1, ${config.maxSeqLen}], got ${T}`);
-    }
-    if (!Number.isInteger(gradAccumSteps) || gradAccumSteps < 1) {
-      throw new RangeError(`model: gradAccumSteps must be >= 1, got ${gradAccumSteps}`);
-    }
-    // GELU, LayerNorm and the residual adds bind whole activations; matmul, attention and the
-    // classifier split theirs. The largest unsplit one is the MLP's (B,T,4C).
-    const mlpBytes = storageBytes(type, B * T * 4 * config.channels);
-    if (mlpBytes > gpu.maxBinding) {
-      throw new RangeError(
-        `model: B*T = ${B}*${T} makes the MLP activation (B,T,4C) ${mlpBytes} bytes, over this ` +
-          `device's ${gpu.maxBinding}-byte binding limit; use a smaller --batch-size or --seq-len`,
-      );
-    }
-    if (config.layerNormEps !== 1e-5) {
-      throw new Error(
-        `model: the LayerNorm kernels use eps 1e-5, config has ${config.layerNormEps}`,
-      );
-    }
-    if (!Number.isInteger(historySteps) || historySteps < 1) {
-      throw new RangeError(`model: historySteps must be >= 1, got ${historySteps}`);
-    }
+    checkShape(gpu, config, { B, T, gradAccumSteps, historySteps, type, initialScale: initial });
     const model = new GPT2(gpu, config, B, T, gradAccumSteps, historySteps, precision, type);
     try {
       if (type === "f16") {
@@ -355,58 +294,25 @@ export class GPT2 {
    * on the rest.
    */
   async setOptimizer(config: OptimizerConfig): Promise<void> {
-    const { totalFloats, decayFloats, layers } = this.layout;
-    const muonTensors = config.optimizer === "muon"
-      ? layers.flatMap((l) => [l.qkvw, l.attprojw, l.fcw, l.fcprojw])
-      : [];
-    // The blocks' matrices are the end of the 2-D range (params.ts), after wte and wpe.
-    const adamwDecayEnd = muonTensors.length > 0 ? layers[0].qkvw.offset : decayFloats;
-    const segments: AdamWSegment[] = [
-      { start: 0, end: adamwDecayEnd, decay: true },
-      { start: decayFloats, end: totalFloats, decay: false },
-    ];
-    const normScale = this.#normScale;
-    if (this.#lossScale && muonTensors.length > 0) {
-      throw new Error("precision f16: Muon does not skip overflowed steps yet; use AdamW or bf16");
-    }
-    const norm = this.#ops.gradNorm.bind(
-      { grads: this.grads, result: normScale, lossScale: this.#lossScale ?? undefined },
-      { n: totalFloats, clip: config.gradClip, growthInterval: this.#growthInterval },
-    );
-    const copy = this.weights === this.params ? undefined : this.weights;
-    const adamw = this.#ops.adamw.bind(
-      { params: this.params, grads: this.grads, m: this.m, v: this.v, normScale, copy },
-      segments,
+    this.#optimizer?.destroy();
+    this.#optimizer = null;
+    this.#optimizer = await Gpt2Optimizer.create(
+      this.gpu,
+      this.#ops,
+      this.layout,
+      this.type,
+      {
+        params: this.params,
+        grads: this.grads,
+        m: this.m,
+        v: this.v,
+        weights: this.weights,
+        normScale: this.#normScale,
+        lossScale: this.#lossScale,
+      },
       config,
+      this.#growthInterval,
     );
-    let muon: MuonStep | null = null;
-    if (muonTensors.length > 0) {
-      // Muon's products are f32 (the params and gradients are).
-      const matmul = this.#ops.matmul.type === "f32" ? null : await createMatmul(this.gpu);
-      const ops = {
-        muon: await createMuon(this.gpu, {
-          gemm: matmul ?? this.#ops.matmul,
-          gradNorm: this.#ops.gradNorm,
-        }),
-        matmul,
-      };
-      this.#muonOps = ops;
-      muon = ops.muon.bind(
-        { params: this.params, grads: this.grads, momentum: this.m, normScale },
-        muonTensors.map((t) => ({
-          name: t.name,
-          offset: t.offset,
-          rows: t.shape[0],
-          cols: t.shape[1],
-        })),
-        { momentum: MUON_MOMENTUM, weightDecay: config.weightDecay },
-      );
-    }
-    // Muon updates only the f32 master weights: refresh the working copy of its tensors.
-    const muonCopy = muon && copy ? this.#copyWeights(adamwDecayEnd, decayFloats) : [];
-    const dispatches = [...norm, ...adamw.dispatches, ...(muon?.dispatches ?? []), ...muonCopy];
-    this.#dispatches.push(...dispatches);
-    this.#optimizer = { dispatches, adamw, muon };
   }
 
   /**
@@ -421,14 +327,9 @@ export class GPT2 {
         `optimizerStep: ${this.#micro} micro-steps since zeroGrads(), want ${this.gradAccumSteps}`,
       );
     }
-    const { adamw, muon, dispatches } = this.#optimizer;
-    if (muon && muonLr === undefined) {
-      throw new Error("optimizerStep: the optimizer is Muon: give its learning rate");
-    }
-    adamw.setStep(t, lr);
-    muon?.setLr(muonLr!);
+    this.#optimizer.setStep(t, lr, muonLr);
     const encoder = this.gpu.device.createCommandEncoder();
-    this.#encode(encoder, dispatches);
+    this.#encode(encoder, this.#optimizer.dispatches);
     this.#history.record(encoder, this.#lossSlots, this.#normScale);
     this.gpu.device.queue.submit([encoder.finish()]);
   }
@@ -505,19 +406,10 @@ export class GPT2 {
     if (flat === "params") this.#refreshWeights(tensor.offset, tensor.offset + tensor.size);
   }
 
-  /** Dispatches writing the working copy of the master weights `[start, end)`. */
-  #copyWeights(start: number, end: number): Dispatch[] {
-    const e = elementBytes(this.type);
-    return this.#ops.adamw.copy({
-      params: subRange(this.params, start * 4, (end - start) * 4),
-      copy: subRange(this.weights, start * e, storageBytes(this.type, end - start)),
-    }, end - start);
-  }
-
   /** Submit a refresh of the working copy of `[start, end)` after an upload (f32: nothing). */
   #refreshWeights(start: number, end: number): void {
     if (this.weights === this.params) return;
-    const dispatches = this.#copyWeights(start, end);
+    const dispatches = weightCopyDispatches(this.#ops, this, this.type, start, end);
     const encoder = this.gpu.device.createCommandEncoder();
     this.#encode(encoder, dispatches);
     this.gpu.device.queue.submit([encoder.finish()]);
@@ -547,10 +439,9 @@ export class GPT2 {
   destroy(): void {
     for (const d of this.#dispatches) d.destroy();
     for (const b of this.#buffers) b.destroy();
+    this.#optimizer?.destroy();
+    this.#optimizer = null;
     if (this.#ops) destroyGpt2Ops(this.#ops);
-    this.#muonOps?.muon.destroy();
-    this.#muonOps?.matmul?.destroy();
-    this.#muonOps = null;
     this.#dispatches = [];
     this.#buffers = [];
   }
