@@ -12,7 +12,8 @@ import { requestGpu } from "../gpu/device.ts";
 import { EvalLoader } from "../data/loader.ts";
 import { listSplit } from "../data/splits.ts";
 import { GPT2 } from "../model/gpt2.ts";
-import { type Precision, PRECISIONS } from "../model/precision.ts";
+import type { Precision } from "../model/precision.ts";
+import { PRECISION_FLAG } from "./precision_flag.ts";
 import { loadWeights } from "../model/weights.ts";
 import { evaluate } from "../train/evaluate.ts";
 import { longestHellaSwagRow, readHellaSwag } from "../data/hellaswag.ts";
@@ -41,12 +42,7 @@ export const EVAL_FLAGS = {
     help: "HellaSwag validation set, JSON lines (hellaswag_val.jsonl: 10,042 examples)",
   },
   "hellaswag-limit": { type: "integer", min: 1, help: "score the first N examples only" },
-  precision: {
-    type: "string",
-    choices: PRECISIONS,
-    default: "f32",
-    help: "storage of activations and the weight copy (f32, bf16, f16)",
-  },
+  precision: PRECISION_FLAG,
 } as const;
 
 const USAGE = "deno task eval --init-from PATH (--data DIR | --hellaswag FILE | both) [flags]";

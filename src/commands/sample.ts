@@ -5,7 +5,8 @@
 import { formatHelp, parseFlags, UsageError } from "./flags.ts";
 import { requestGpu } from "../gpu/device.ts";
 import { GPT2 } from "../model/gpt2.ts";
-import { type Precision, PRECISIONS } from "../model/precision.ts";
+import type { Precision } from "../model/precision.ts";
+import { PRECISION_FLAG } from "./precision_flag.ts";
 import { loadWeights } from "../model/weights.ts";
 import { Rng } from "../model/rng.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -22,12 +23,7 @@ export const SAMPLE_FLAGS = {
   temperature: { type: "number", min: 0, default: 1, help: "softmax temperature (0 = greedy)" },
   "top-k": { type: "integer", min: 0, default: 40, help: "sample among the k most likely" },
   seed: { type: "integer", min: 0, default: 1337, help: "sampling seed" },
-  precision: {
-    type: "string",
-    choices: PRECISIONS,
-    default: "f32",
-    help: "storage of activations and the weight copy (f32, bf16, f16)",
-  },
+  precision: PRECISION_FLAG,
 } as const;
 
 /** Entry point of `deno task sample` and `repgpt sample`. */

@@ -47,6 +47,19 @@ export interface Communicator {
 /** Transports selectable with `--dist`. */
 export type DistTransport = "shm" | "socket" | "mpi";
 
+/** What every transport on one host needs: who this rank is and the job's private folder. */
+export interface TransportConfig {
+  rank: number;
+  worldSize: number;
+  localRank: number;
+  /** The job's private rank folder (socket_dir.ts): its sockets (and shm's mapped files). */
+  dir: string;
+  /** Remove `dir` at close (if empty: failure reports stay). */
+  removeDir: boolean;
+  timeoutMs: number;
+  startupTimeoutMs: number;
+}
+
 /** Every {@link DistTransport}, the default (one host) first. */
 export const DIST_TRANSPORTS: readonly DistTransport[] = ["shm", "socket", "mpi"];
 

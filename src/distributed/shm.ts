@@ -9,7 +9,7 @@
  * Arrays from {@link ShmCommunicator.hostBuffer} are reduced in place, without a copy; any other
  * array goes through a staging area in rounds (copied in and out).
  */
-import { type Communicator, sharedFloat32 } from "./communicator.ts";
+import { type Communicator, sharedFloat32, type TransportConfig } from "./communicator.ts";
 import type { ConnectReply, FileRegion, Place, ShmRequest } from "./_shm_worker.ts";
 import { WorkerChannel } from "./_worker_channel.ts";
 import { closeFile, MAP_ALIGN, mapFile, resizeFile } from "./mmap.ts";
@@ -17,16 +17,7 @@ import { removeStaleMappingsUnder } from "./shm_files.ts";
 import { dirname } from "node:path";
 
 /** What {@link ShmCommunicator.create} needs. */
-export interface ShmConfig {
-  rank: number;
-  worldSize: number;
-  localRank: number;
-  /** The job's private rank folder (socket_dir.ts): control sockets and the mapped files. */
-  dir: string;
-  /** Remove `dir` at close (if empty: failure reports stay). */
-  removeDir: boolean;
-  timeoutMs: number;
-  startupTimeoutMs: number;
+export interface ShmConfig extends TransportConfig {
   /** Bytes of each rank's staging area, for arrays that are not host buffers. */
   stagingBytes: number;
 }

@@ -4,21 +4,12 @@
  * node:worker_threads Worker could be unref'd, but ran the ring 100x slower at 128 MiB (Deno 2.9).
  * The Worker keeps the process alive until close().
  */
-import { type Communicator, sharedFloat32 } from "./communicator.ts";
+import { type Communicator, sharedFloat32, type TransportConfig } from "./communicator.ts";
 import type { RingRequest } from "./_ring_worker.ts";
 import { WorkerChannel } from "./_worker_channel.ts";
 
 /** What {@link SocketCommunicator.create} needs. */
-export interface SocketRingConfig {
-  rank: number;
-  worldSize: number;
-  localRank: number;
-  /** Private folder of the job's sockets (socket_dir.ts). */
-  dir: string;
-  /** Remove `dir` at close (if empty: failure reports stay). */
-  removeDir: boolean;
-  timeoutMs: number;
-  startupTimeoutMs: number;
+export interface SocketRingConfig extends TransportConfig {
   chunkBytes: number;
 }
 
