@@ -287,12 +287,7 @@ export class GPT2 {
     return out;
   }
 
-  /**
-   * Fix the optimizer's hyperparameters (once per run, before the first optimizerStep):
-   * AdamW with weight decay on every 2-D tensor and none on the 1-D ones; with
-   * `optimizer: "muon"`, Muon on the blocks' 2-D weights (compiled here: await it) and AdamW
-   * on the rest.
-   */
+  /** Record the optimizer step (gpt2_optimizer.ts) once per run, before the first optimizerStep. */
   async setOptimizer(config: OptimizerConfig): Promise<void> {
     this.#optimizer?.destroy();
     this.#optimizer = null;
@@ -315,11 +310,7 @@ export class GPT2 {
     );
   }
 
-  /**
-   * Submit one optimizer step on the accumulated (and all-reduced) gradients: global norm,
-   * clip scale, AdamW with step number `t` (1-based) and learning rate `lr`, and Muon (when
-   * set) with learning rate `muonLr`. Does not wait.
-   */
+  /** Submit optimizer step `t` (1-based) at `lr` (and Muon's `muonLr`); does not wait. */
   optimizerStep(t: number, lr: number, muonLr?: number): void {
     if (!this.#optimizer) throw new Error("optimizerStep: call setOptimizer first");
     if (this.#micro !== this.gradAccumSteps) {
@@ -334,18 +325,12 @@ export class GPT2 {
     this.gpu.device.queue.submit([encoder.finish()]);
   }
 
-  /**
-   * Loss and grad norm of the optimizer steps since the last call (the newest `historySteps`
-   * of them), oldest first, with one wait for the GPU; the steps in between never wait.
-   */
+  /** Loss and grad norm of the steps since the last call, oldest first: one wait. */
   readStepStats(): Promise<StepStats[]> {
     return this.#history.read();
   }
 
-  /**
-   * The loss scale and the steps skipped for overflow so far (f16; other precisions have none:
-   * scale 1, nothing skipped). Waits for the GPU: read it when logging.
-   */
+  /** f16's loss scale and the steps skipped so far (else scale 1, none). Waits. */
   async readLossScale(): Promise<LossScaleState> {
     if (!this.#lossScale) return { scale: 1, skippedSteps: 0 };
     const [scale, , skippedSteps] = await readF32(this.gpu, this.#lossScale);
@@ -360,10 +345,7 @@ export class GPT2 {
     return norm;
   }
 
-  /**
-   * The mean loss of the micro-steps since zeroGrads() (the mean over all their B*T targets),
-   * or of the last evalStep. Waits for the GPU: call it every few steps, not every step.
-   */
+  /** Mean loss of the micro-steps since zeroGrads(), or of the last evalStep. Waits. */
   async readLoss(): Promise<number> {
     if (this.#lastWasEval) {
       const [loss] = await readF32(this.gpu, subRange(this.#lossSlots, this.gradAccumSteps * 4, 4));
