@@ -44,6 +44,22 @@ Deno.test("dist: 2 ranks at B equal 1 rank at 2B, through shm and socket; only r
   }
 });
 
+Deno.test("dist: 4 ranks at B equal 1 rank at 4B through shared memory", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "train_dist4_" });
+  try {
+    const data = await writeTokenData(join(dir, "data"));
+    const [one, four] = [join(dir, "one"), join(dir, "four")];
+    const short = ["--max-steps", "6"];
+    await runTrain(tinyRunArgs(data, one, ["--batch-size", "4", ...short]));
+    await runTrain(tinyRunArgs(data, four, ["--batch-size", "1", "--nproc", "4", ...short]));
+    const [a, b] = [await trainLosses(one), await trainLosses(four)];
+    assertEquals([...b.keys()], [...a.keys()]);
+    assertClose([...b.values()], [...a.values()], { rtol: RTOL, atol: 0, label: "4 ranks" });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("dist: a 2-rank run stopped by SIGINT resumes bit for bit", async () => {
   const dir = await Deno.makeTempDir({ prefix: "train_dist_resume_" });
   try {
