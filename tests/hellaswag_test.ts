@@ -12,11 +12,16 @@ import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { requestGpu } from "../src/gpu/device.ts";
 import { GPT2 } from "../src/model/gpt2.ts";
 import { loadHf } from "../src/model/hf.ts";
-import { hellaswagRows, readHellaSwag } from "../src/data/hellaswag.ts";
+import { hellaswagRows, readHellaSwag, tokenizeHellaSwag } from "../src/data/hellaswag.ts";
 import { scoreHellaSwag } from "../src/train/hellaswag.ts";
 
 const EVAL = new URL("../tasks/eval.ts", import.meta.url).pathname;
 const numpyHere = await hasNumpy("hellaswag_test");
+
+/** A small random HF model with GPT-2's vocabulary (HellaSwag rows hold real GPT-2 tokens). */
+function makeGpt2VocabModel(dir: string): Promise<string> {
+  return python(["make-model", dir, "--vocab-size", "50257", "--n-positions", "64", "--seed", "5"]);
+}
 
 Deno.test({
   name: "hellaswag: ending losses, predictions and accuracies match the numpy GPT-2",
@@ -25,16 +30,7 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     try {
       const model = join(dir, "model"), file = join(dir, "hellaswag.jsonl");
-      await python([
-        "make-model",
-        model,
-        "--vocab-size",
-        "50257",
-        "--n-positions",
-        "64",
-        "--seed",
-        "5",
-      ]);
+      await makeGpt2VocabModel(model);
       await Deno.writeTextFile(file, generateHellaSwag(100, 3));
       const examples = await readHellaSwag(file);
       const tok = await Tokenizer.gpt2();
@@ -62,7 +58,7 @@ Deno.test({
       const gpt = await GPT2.create(gpu, config, { B: 6, T }); // 6 rows: examples straddle batches
       try {
         gpt.upload("params", params);
-        const got = await scoreHellaSwag(gpt, examples, tok);
+        const got = await scoreHellaSwag(gpt, tokenizeHellaSwag(tok, examples));
         assert(
           got.cut > 0 && got.cut < examples.length,
           `cut ${got.cut}: the left cut is exercised`,
@@ -87,11 +83,12 @@ Deno.test({
 Deno.test("hellaswag: rows are ctx + ' ' + ending, cut from the left to fit", async () => {
   const tok = await Tokenizer.gpt2();
   const ex = { ctx: "A man is cooking", endings: ["bread.", "x", "y z", "w"], label: 0, line: 1 };
-  const full = hellaswagRows(tok, ex, 100);
+  const [tokens] = tokenizeHellaSwag(tok, [ex]);
+  const full = hellaswagRows(tokens, 100);
   assertEquals([...full.rows[0]], [...tok.encode("A man is cooking bread.")]);
   assertEquals(full.endingTokens[0], tok.encode(" bread.").length);
   assertEquals(full.cut, false);
-  const cut = hellaswagRows(tok, ex, 3);
+  const cut = hellaswagRows(tokens, 3);
   assertEquals(cut.rows.map((r) => r.length), [3, 3, 3, 3]);
   assertEquals(cut.cut, true);
 });
@@ -135,16 +132,7 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     try {
       const model = join(dir, "model"), file = join(dir, "hellaswag.jsonl");
-      await python([
-        "make-model",
-        model,
-        "--vocab-size",
-        "50257",
-        "--n-positions",
-        "64",
-        "--seed",
-        "5",
-      ]);
+      await makeGpt2VocabModel(model);
       await Deno.writeTextFile(file, generateHellaSwag(12, 9));
       const { code, out, err } = await run(Deno.execPath(), [
         "run",

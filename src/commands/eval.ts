@@ -16,7 +16,7 @@ import type { Precision } from "../model/precision.ts";
 import { PRECISION_FLAG } from "./precision_flag.ts";
 import { loadWeights } from "../model/weights.ts";
 import { evaluate } from "../train/evaluate.ts";
-import { longestHellaSwagRow, readHellaSwag } from "../data/hellaswag.ts";
+import { longestHellaSwagRow, readHellaSwag, tokenizeHellaSwag } from "../data/hellaswag.ts";
 import { scoreHellaSwag } from "../train/hellaswag.ts";
 import { Progress } from "../log/progress.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -110,14 +110,15 @@ async function evalHellaSwag(
   limit: number | undefined,
   { B, maxT }: { B: number; maxT: number },
 ): Promise<Record<string, number>> {
-  const examples = await readHellaSwag(file, limit);
+  const read = await readHellaSwag(file, limit);
   const tok = await Tokenizer.gpt2();
   if (config.vocabSize < tok.eot + 1) {
     throw new Error(
       `--hellaswag: the model's vocabulary (${config.vocabSize}) is not GPT-2's (${tok.eot + 1})`,
     );
   }
-  const T = Math.max(2, Math.min(maxT, longestHellaSwagRow(tok, examples) - 1));
+  const examples = tokenizeHellaSwag(tok, read);
+  const T = Math.max(2, Math.min(maxT, longestHellaSwagRow(examples) - 1));
   const bar = new Progress({ label: "hellaswag", total: examples.length, unit: "ex" });
   const r = await withModel(
     B,
@@ -126,7 +127,6 @@ async function evalHellaSwag(
       scoreHellaSwag(
         m,
         examples,
-        tok,
         (done, accNorm) => bar.update(done, {}, `acc_norm ${accNorm.toFixed(4)}`),
       ),
   );

@@ -69,17 +69,31 @@ function parseExample(line: string, where: string, lineNumber: number): HellaSwa
   return { ctx, endings, label, line: lineNumber };
 }
 
-/** The four rows of `example`, each cut to its last `maxLen` tokens. */
-export function hellaswagRows(
+/** An example's tokens: encode(ctx), and encode(" " + ending) for each ending. */
+export interface HellaSwagTokens {
+  ctx: Uint32Array;
+  endings: Uint32Array[];
+  label: number;
+}
+
+/** Tokenize `examples` once (scoring at every eval reuses the tokens). */
+export function tokenizeHellaSwag(
   tok: Tokenizer,
-  example: HellaSwagExample,
-  maxLen: number,
-): HellaSwagRows {
-  const ctx = tok.encode(example.ctx);
+  examples: readonly HellaSwagExample[],
+): HellaSwagTokens[] {
+  return examples.map((ex) => ({
+    ctx: tok.encode(ex.ctx),
+    endings: ex.endings.map((ending) => tok.encode(" " + ending)),
+    label: ex.label,
+  }));
+}
+
+/** The four rows of `example`, each cut to its last `maxLen` tokens. */
+export function hellaswagRows(example: HellaSwagTokens, maxLen: number): HellaSwagRows {
+  const { ctx } = example;
   let cut = false;
   const rows: Uint32Array[] = [], endingTokens: number[] = [];
-  for (const ending of example.endings) {
-    const end = tok.encode(" " + ending);
+  for (const end of example.endings) {
     const full = new Uint32Array(ctx.length + end.length);
     full.set(ctx);
     full.set(end, ctx.length);
@@ -93,13 +107,6 @@ export function hellaswagRows(
 }
 
 /** Tokens in the longest candidate row of `examples` (context + ending, uncut). */
-export function longestHellaSwagRow(tok: Tokenizer, examples: readonly HellaSwagExample[]): number {
-  let longest = 0;
-  for (const ex of examples) {
-    const ctx = tok.encode(ex.ctx).length;
-    for (const ending of ex.endings) {
-      longest = Math.max(longest, ctx + tok.encode(" " + ending).length);
-    }
-  }
-  return longest;
+export function longestHellaSwagRow(examples: readonly HellaSwagTokens[]): number {
+  return Math.max(0, ...examples.flatMap((ex) => ex.endings.map((e) => ex.ctx.length + e.length)));
 }

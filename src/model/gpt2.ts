@@ -115,11 +115,14 @@ export class GPT2 {
     this.tokenIndex = this.#alloc(tokenIndexLength(B * T), "token index");
     this.#normScale = this.#alloc(2, "grad norm and clip scale");
     this.#lossSlots = this.#alloc(gradAccumSteps + 1, "mean loss per micro-step, eval loss");
+    if (type === "f16") this.#lossScale = this.#alloc(4, "loss scale");
+    const recordFloats = StepHistory.recordFloats(gradAccumSteps, this.#lossScale !== null);
     this.#history = new StepHistory(
       gpu,
-      this.#alloc(historySteps * (gradAccumSteps + 1), "step stats history"),
+      this.#alloc(historySteps * recordFloats, "step stats history"),
       historySteps,
       gradAccumSteps,
+      this.#lossScale,
     );
   }
 
@@ -134,8 +137,7 @@ export class GPT2 {
     checkShape(gpu, config, { B, T, gradAccumSteps, historySteps, type, initialScale: initial });
     const model = new GPT2(gpu, config, B, T, gradAccumSteps, historySteps, precision, type);
     try {
-      if (type === "f16") {
-        model.#lossScale = model.#alloc(4, "loss scale");
+      if (model.#lossScale) {
         model.#growthInterval = growthInterval;
         writeBuffer(gpu, model.#lossScale, new Float32Array([initial, 0, 0, 0]));
       }
@@ -325,7 +327,7 @@ export class GPT2 {
     this.gpu.device.queue.submit([encoder.finish()]);
   }
 
-  /** Loss and grad norm of the steps since the last call, oldest first: one wait. */
+  /** Loss, grad norm (and f16's loss scale) of the steps since the last call: one wait. */
   readStepStats(): Promise<StepStats[]> {
     return this.#history.read();
   }

@@ -9,10 +9,11 @@
  */
 import type { GPT2 } from "../model/gpt2.ts";
 import {
-  type HellaSwagExample,
   type HellaSwagRows,
   hellaswagRows,
+  type HellaSwagTokens,
   readHellaSwag,
+  tokenizeHellaSwag,
 } from "../data/hellaswag.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { Communicator } from "../distributed/communicator.ts";
@@ -45,8 +46,7 @@ export type HellaSwagProgress = (done: number, accNorm: number) => void;
 /** Score `examples` with `model` (any B, T >= 2; rows longer than T are cut from the left). */
 export async function scoreHellaSwag(
   model: GPT2,
-  examples: readonly HellaSwagExample[],
-  tok: Tokenizer,
+  examples: readonly HellaSwagTokens[],
   onProgress?: HellaSwagProgress,
 ): Promise<HellaSwagResult> {
   const { B, T } = model;
@@ -54,7 +54,7 @@ export async function scoreHellaSwag(
     throw new RangeError(`HellaSwag needs a context of at least 2 tokens, the model has ${T}`);
   }
   // The row's tokens are the inputs and, shifted by one, the targets: T + 1 tokens fit.
-  const prepared: HellaSwagRows[] = examples.map((ex) => hellaswagRows(tok, ex, T + 1));
+  const prepared: HellaSwagRows[] = examples.map((ex) => hellaswagRows(ex, T + 1));
   const losses = prepared.map((p) => p.rows.map(() => ({ sum: 0, count: 0 })));
   const queue = prepared.flatMap((p, e) => p.rows.map((_, r) => ({ e, r })));
   const inputs = new Uint32Array(B * T), targets = new Uint32Array(B * T);
@@ -109,12 +109,12 @@ export async function scoreHellaSwag(
  */
 export class HellaSwagEval {
   private constructor(
-    readonly examples: readonly HellaSwagExample[],
-    readonly tok: Tokenizer,
+    /** Tokenized once at open, scored at every eval. */
+    readonly examples: readonly HellaSwagTokens[],
     readonly comm: Communicator,
   ) {}
 
-  /** Read `file` (at most `limit` examples) for a run of `comm`'s ranks. */
+  /** Read and tokenize `file` (at most `limit` examples) for a run of `comm`'s ranks. */
   static async open(
     file: string,
     { limit, vocabSize, comm }: { limit: number | null; vocabSize: number; comm: Communicator },
@@ -130,16 +130,14 @@ export class HellaSwagEval {
         })`,
       );
     }
-    return new HellaSwagEval(examples, tok, comm);
+    return new HellaSwagEval(tokenizeHellaSwag(tok, examples), comm);
   }
 
   /** acc and acc_norm of `model` over all examples; every rank must call it. */
   async score(model: GPT2): Promise<{ acc: number; accNorm: number; examples: number }> {
     const { rank, worldSize } = this.comm;
     const mine = this.examples.filter((_, i) => i % worldSize === rank);
-    const r = mine.length > 0
-      ? await scoreHellaSwag(model, mine, this.tok)
-      : { correct: 0, correctNorm: 0 };
+    const r = mine.length > 0 ? await scoreHellaSwag(model, mine) : { correct: 0, correctNorm: 0 };
     const counts = new Float32Array([r.correct, r.correctNorm]);
     await this.comm.allReduceMean(counts); // exact integers: the mean times W, rounded
     const [correct, correctNorm] = Array.from(counts, (c) => Math.round(c * worldSize));

@@ -186,7 +186,7 @@ export async function train(
     if (every(config.logInterval, step) || evalDue || checkpointDue) {
       // The loop's one wait on the GPU: the losses and grad norms of the steps since the last.
       const stats = await model.readStepStats();
-      if (lossScale) lossScale = await model.readLossScale();
+      lossScale = stats.at(-1)?.lossScale ?? lossScale; // f16: recorded with each step
       const losses = Float32Array.from(stats, (s) => s.loss);
       await comm.allReduceMean(losses);
       const now = performance.now();
