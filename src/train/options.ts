@@ -148,6 +148,13 @@ export const TRAIN_OPTIONS = {
     help: "storage of activations, their gradients and the weight copy (master weights, " +
       "AdamW state and checkpoints stay f32)",
   },
+  autotune: {
+    type: "string",
+    choices: ["off", "cached", "refresh"],
+    default: "cached",
+    help: "matmul configurations per shape: timed on first use and cached (cached), " +
+      "timed again (refresh), or the fixed defaults (off)",
+  },
   evalInterval: {
     type: "integer",
     min: 0,
