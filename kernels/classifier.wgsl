@@ -6,8 +6,10 @@
 //   backward: logits[r, c] <- (softmax - onehot(target))[c] * dloss * loss_scale[0] for c < V,
 //   0 for c >= V, in place (the chunk's logits become its dlogits). loss_scale[0] is the f16
 //   model's dynamic loss scale (grad_norm.wgsl updates it), 1 otherwise.
-// Max and sum are reduced in a fixed order (strided per thread, then a tree), so the result
-// is the same on every run. A target >= V gives a NaN loss rather than a silent wrong value.
+// Max and sum are reduced in a fixed order (strided per thread, then the fixed tree of
+// workgroup_max / workgroup_sum, in subgroups where the device has them:
+// src/gpu/workgroup_reduce.ts), so the result is the same on every run, with or without
+// subgroups. A target >= V gives a NaN loss rather than a silent wrong value.
 
 struct Params {
   V: u32,
@@ -27,42 +29,14 @@ struct Params {
 @group(0) @binding(4) var<storage, read> loss_scale: array<f32>;
 
 const WG = 256u;
-var<workgroup> scratch: array<f32, WG>;
-
-fn reduce_max(t: u32, v: f32) -> f32 {
-  scratch[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s /= 2u) {
-    if (t < s) {
-      scratch[t] = max(scratch[t], scratch[t + s]);
-    }
-    workgroupBarrier();
-  }
-  let result = scratch[0];
-  workgroupBarrier();
-  return result;
-}
-
-fn reduce_sum(t: u32, v: f32) -> f32 {
-  scratch[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s /= 2u) {
-    if (t < s) {
-      scratch[t] += scratch[t + s];
-    }
-    workgroupBarrier();
-  }
-  let result = scratch[0];
-  workgroupBarrier();
-  return result;
-}
 
 @compute @workgroup_size(WG)
 fn softmax_xent(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
-  @builtin(local_invocation_index) t: u32,
+  lane: Lane,
 ) {
+  let t = lane.index;
   let r = wid.x + wid.y * nwg.x;
   if (r >= p.rows) {
     return;
@@ -72,12 +46,12 @@ fn softmax_xent(
   for (var c = t; c < p.V; c += WG) {
     m = max(m, logits[base + c]);
   }
-  m = reduce_max(t, m);
+  m = workgroup_max(m, lane);
   var s = 0.0;
   for (var c = t; c < p.V; c += WG) {
     s += exp(logits[base + c] - m);
   }
-  s = reduce_sum(t, s);
+  s = workgroup_sum(s, lane);
   let tgt = targets[p.targets_off + r];
   if (t == 0u) {
     var loss = bitcast<f32>(0x7fc00000u); // NaN for an out-of-range target
@@ -118,12 +92,13 @@ struct MeanParams {
 @group(0) @binding(2) var<storage, read> mean_in: array<f32>;
 
 @compute @workgroup_size(WG)
-fn mean_loss(@builtin(local_invocation_index) t: u32) {
+fn mean_loss(lane: Lane) {
+  let t = lane.index;
   var s = 0.0;
   for (var i = t; i < mp.n; i += WG) {
     s += mean_in[mp.losses_off + i];
   }
-  s = reduce_sum(t, s);
+  s = workgroup_sum(s, lane);
   if (t == 0u) {
     mean_out[mp.out_off] = s / f32(mp.n);
   }

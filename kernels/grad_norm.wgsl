@@ -1,7 +1,8 @@
 // Global L2 norm of a flat gradient buffer and the clip scale AdamW applies, without atomics.
 //
 // grad_norm_partials: each 256-thread workgroup sums the squares of ITEMS * 256 consecutive
-//   elements of one binding-sized chunk (thread-sequential, then a fixed tree) into
+//   elements of one binding-sized chunk (thread-sequential, then the fixed tree of
+//   workgroup_sum, in subgroups where the device has them: src/gpu/workgroup_reduce.ts) into
 //   partials[first_partial + workgroup]; one dispatch per chunk, 2-D grids.
 // grad_norm_finalize: one workgroup adds all partials in a fixed order and writes
 //   result[0] = norm, result[1] = clip scale = min(1, clip / (norm + 1e-6)) (1 when clip <= 0),
@@ -31,21 +32,10 @@ struct FinalParams { count: u32, clip: f32, dynamic: u32, growth_interval: u32 }
 // [scale, good steps in a row, skipped steps]
 @group(0) @binding(3) var<storage, read_write> loss_scale: array<f32>;
 
-var<workgroup> red: array<f32, WG>;
-
-fn workgroup_sum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  return red[0];
-}
-
 @compute @workgroup_size(WG)
 fn grad_norm_partials(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                      @builtin(local_invocation_index) lid: u32) {
+                      lane: Lane) {
+  let lid = lane.index;
   let w = wid.x + wid.y * nwg.x;
   let first = pp.lo + w * WG * ITEMS;
   if (first >= pp.hi) { return; }
@@ -57,15 +47,16 @@ fn grad_norm_partials(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups
       s += g * g;
     }
   }
-  let total = workgroup_sum(s, lid);
+  let total = workgroup_sum(s, lane);
   if (lid == 0u) { partials_out[pp.first_partial + w] = total; }
 }
 
 @compute @workgroup_size(WG)
-fn grad_norm_finalize(@builtin(local_invocation_index) lid: u32) {
+fn grad_norm_finalize(lane: Lane) {
+  let lid = lane.index;
   var s = 0.0;
   for (var i = lid; i < fp.count; i += WG) { s += partials[i]; }
-  let total = workgroup_sum(s, lid);
+  let total = workgroup_sum(s, lane);
   if (lid == 0u) {
     let s = select(1.0, loss_scale[0], fp.dynamic == 1u);
     let norm = sqrt(total) / s;

@@ -1,8 +1,10 @@
 // LayerNorm over rows of C channels (eps 1e-5), forward and backward.
 //
 // Row kernels run one WG-thread workgroup per row on a 2-D grid (N may exceed 65,535) and
-// reduce in workgroup memory with a fixed tree, so results are bit-identical run to run.
-// WG (a power of two) is 128 on GPUs; software adapters, where barriers are costly, use 32.
+// reduce with workgroup_sum / workgroup_sum2, a fixed tree (subgroup shuffles where the device
+// has them, src/gpu/workgroup_reduce.ts), so results are bit-identical run to run and the
+// same with or without subgroups. WG (a power of two) is 128 on GPUs; software adapters, where
+// barriers are costly, use 32.
 // Parameter gradients are summed over rows without atomics: layernorm_param_partials sums
 // blocks of ROWS rows per channel into partials (R = ceil(N / ROWS) blocks), then
 // layernorm_param_reduce adds the R partials of each channel in order into dweight and dbias.
@@ -45,38 +47,24 @@ const EPS = 1e-5;
 // layernorm_param_reduce_nobias: dweight (C) += <- partials (2,R,C)
 @group(0) @binding(2) var<storage, read> nobias_partials: array<f32>;
 
-var<workgroup> red: array<vec2f, WG>;
-
-// Sum of v over the workgroup; every invocation gets the total.
-fn workgroup_sum(v: vec2f, lid: u32) -> vec2f {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
-
 fn row_index(wid: vec3u, nwg: vec3u) -> u32 {
   return wid.x + wid.y * nwg.x;
 }
 
 // (mean, rstd) of row `row` of fwd_inp: two passes, the variance about the mean.
-fn row_stats(row: u32, lid: u32) -> vec2f {
+fn row_stats(row: u32, lane: Lane) -> vec2f {
+  let lid = lane.index;
   let C = params.C;
   let base = row * C;
   var s = 0.0;
   for (var c = lid; c < C; c += WG) { s += load_fwd_inp(base + c); }
-  let m = workgroup_sum(vec2f(s, 0.0), lid).x / f32(C);
+  let m = workgroup_sum(s, lane) / f32(C);
   var v = 0.0;
   for (var c = lid; c < C; c += WG) {
     let d = load_fwd_inp(base + c) - m;
     v += d * d;
   }
-  let variance = workgroup_sum(vec2f(v, 0.0), lid).x / f32(C);
+  let variance = workgroup_sum(v, lane) / f32(C);
   let r = 1.0 / sqrt(variance + EPS);
   if (lid == 0u) {
     mean_out[row] = m;
@@ -87,10 +75,11 @@ fn row_stats(row: u32, lid: u32) -> vec2f {
 
 @compute @workgroup_size(WG)
 fn layernorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                     @builtin(local_invocation_index) lid: u32) {
+                     lane: Lane) {
   let row = row_index(wid, nwg);
   if (row >= params.N) { return; }
-  let stats = row_stats(row, lid);
+  let lid = lane.index;
+  let stats = row_stats(row, lane);
   let base = row * params.C;
   for (var c = lid; c < params.C; c += WG) {
     let norm = (load_fwd_inp(base + c) - stats.x) * stats.y;
@@ -100,10 +89,11 @@ fn layernorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
 
 @compute @workgroup_size(WG)
 fn layernorm_forward_nobias(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                            @builtin(local_invocation_index) lid: u32) {
+                            lane: Lane) {
   let row = row_index(wid, nwg);
   if (row >= params.N) { return; }
-  let stats = row_stats(row, lid);
+  let lid = lane.index;
+  let stats = row_stats(row, lane);
   let base = row * params.C;
   for (var c = lid; c < params.C; c += WG) {
     store_out(base + c, (load_fwd_inp(base + c) - stats.x) * stats.y * load_fwd_weight(c));
@@ -113,9 +103,10 @@ fn layernorm_forward_nobias(@builtin(workgroup_id) wid: vec3u, @builtin(num_work
 // dinp += rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = weight * dout.
 @compute @workgroup_size(WG)
 fn layernorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                      @builtin(local_invocation_index) lid: u32) {
+                      lane: Lane) {
   let row = row_index(wid, nwg);
   if (row >= params.N) { return; }
+  let lid = lane.index;
   let C = params.C;
   let base = row * C;
   let m = mean[row];
@@ -125,7 +116,7 @@ fn layernorm_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups
     let dnorm = load_weight(c) * load_dout(base + c);
     acc += vec2f(dnorm, dnorm * (load_inp(base + c) - m) * r);
   }
-  let means = workgroup_sum(acc, lid) / f32(C);
+  let means = workgroup_sum2(acc, lane) / f32(C);
   for (var c = lid; c < C; c += WG) {
     let norm = (load_inp(base + c) - m) * r;
     let dnorm = load_weight(c) * load_dout(base + c);

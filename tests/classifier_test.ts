@@ -4,14 +4,24 @@
  * binding limit that splits wte. Tolerances: losses and logits 1e-5 + 1e-5 * |ref|; dx and
  * dwte 1e-6 + 1e-4 * |ref| (they are sums of 101 or 13 products of size ~dloss = 1/13).
  */
-import { assertClose, assertEquals, assertThrows } from "./_assert.ts";
+import { assert, assertClose, assertEquals, assertThrows } from "./_assert.ts";
 import { randomFloats } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { createBuffer, readBuffer, readF32, uploadBuffer } from "../src/gpu/buffer.ts";
 import { type Dispatch, submit } from "../src/gpu/kernel.ts";
 import { MATMUL_VARIANTS, type MatmulTiles } from "../src/model/matmul_tiles.ts";
-import { createClassifier } from "../src/model/classifier.ts";
-import { readStorage, roundTo, uploadStorage } from "../src/gpu/storage.ts";
+import {
+  classifierScratchBudget,
+  classifierScratchBytes,
+  createClassifier,
+} from "../src/model/classifier.ts";
+import {
+  readStorage,
+  roundTo,
+  storageBytes,
+  type StorageType,
+  uploadStorage,
+} from "../src/gpu/storage.ts";
 import { classifierBackward, classifierForward } from "../src/model/reference/classifier.ts";
 import { matmulForward } from "../src/model/reference/matmul.ts";
 
@@ -180,4 +190,100 @@ Deno.test("classifier: a scratch smaller than one row is a clear error", async (
   );
   b.destroy();
   op.destroy();
+});
+
+/** Losses, dx, dwte, mean loss and chunks of one forwardBackward at the given shape and scratch rows. */
+async function runClassifier(
+  s: { N: number; C: number; V: number; Vp: number },
+  o: { type?: StorageType; subgroups?: boolean; scratchRows: number },
+) {
+  const gpu = await requestGpu();
+  const type = o.type ?? "f32";
+  const op = await createClassifier(gpu, { type, subgroups: o.subgroups });
+  const x = roundTo(type, randomFloats(s.N * s.C, 11)),
+    wte = roundTo(type, randomFloats(s.Vp * s.C, 12, 0.5));
+  const targets = Uint32Array.from({ length: s.N }, (_, i) => (i * 37 + 5) % s.V);
+  targets[1] = s.V - 1;
+  const dwte0 = randomFloats(s.Vp * s.C, 13, 0.01);
+  const g = {
+    x: uploadStorage(gpu, type, x, "x"),
+    wte: uploadStorage(gpu, type, wte, "wte"),
+    targets: uploadBuffer(gpu, targets, "targets"),
+    losses: createBuffer(gpu, s.N * 4, "losses"),
+    scratch: createBuffer(gpu, o.scratchRows * s.Vp * 4, "scratch"),
+    dx: createBuffer(gpu, storageBytes(type, s.N * s.C), "dx"),
+    dwte: uploadBuffer(gpu, dwte0, "dwte"),
+    mean: createBuffer(gpu, 4, "mean"),
+  };
+  const dispatches = [
+    ...op.forwardBackward(g, { ...s, dloss: 1 / s.N }),
+    op.meanLoss({ out: g.mean, losses: g.losses }, { N: s.N }),
+  ];
+  await withErrorScope(gpu, "classifier", () => submit(gpu, dispatches));
+  const got = {
+    losses: (await readF32(gpu, g.losses)).slice(0, s.N),
+    dx: await readStorage(gpu, type, g.dx, s.N * s.C),
+    dwte: (await readF32(gpu, g.dwte)).slice(0, s.Vp * s.C),
+    mean: (await readF32(gpu, g.mean))[0],
+  };
+  const chunks = dispatches.filter((d) => d.kernel.label.endsWith("softmax_xent")).length;
+  for (const d of dispatches) d.destroy();
+  for (const b of Object.values(g)) b.destroy();
+  op.destroy();
+  const want = { losses: new Float32Array(s.N), dx: new Float32Array(s.N * s.C), dwte: dwte0 };
+  const probs = new Float32Array(s.N * s.Vp);
+  classifierForward(want.losses, probs, x, wte, targets, s.N, s.C, s.V, s.Vp);
+  classifierBackward(want.dx, want.dwte, probs, x, wte, targets, 1 / s.N, s.N, s.C, s.Vp);
+  return { got, want, chunks };
+}
+
+// The softmax's max and sum in subgroups (lavapipe's hold 8 invocations) or in workgroup
+// memory follow the same tree: the same bits, for every storage type, at shapes that fit no
+// workgroup, subgroup or 16-byte load (C = 37, 70; V = 300 > WG; Vp = 301, 102), and the f32
+// results at the reference (tolerances as above).
+Deno.test("classifier: with and without subgroups, bit-identical and at the reference", async (t) => {
+  const gpu = await requestGpu();
+  assert(gpu.hasSubgroups, `the device "${gpu.name}" lacks subgroups: one path untested`);
+  const shapes = [{ N: 13, C: 37, V: 300, Vp: 301 }, { N: 9, C: 70, V: 97, Vp: 102 }];
+  for (const s of shapes) {
+    for (const type of ["f32", "bf16", "f16"] as const) {
+      await t.step(`N=${s.N} C=${s.C} V=${s.V} Vp=${s.Vp} ${type}`, async () => {
+        const sub = await runClassifier(s, { type, subgroups: true, scratchRows: 4 });
+        const mem = await runClassifier(s, { type, subgroups: false, scratchRows: 4 });
+        assertEquals(sub.got, mem.got);
+        if (type !== "f32") return;
+        assertClose(sub.got.losses, sub.want.losses, { ...SMALL, label: "losses" });
+        assertClose(sub.got.dx, sub.want.dx, { ...GRAD, label: "dx" });
+        assertClose(sub.got.dwte, sub.want.dwte, { ...GRAD, label: "dwte" });
+        const mean = sub.want.losses.reduce((a, b) => a + b, 0) / s.N;
+        assertClose([sub.got.mean], [mean], { ...SMALL, label: "mean loss" });
+      });
+    }
+  }
+});
+
+// The budget follows the device's limits; on this software adapter it allows all N rows of
+// the test shapes in one chunk, and a scratch forced to 4 rows runs 4 chunks to the same
+// results (dwte sums the chunks in another order, so it is compared within tolerance).
+Deno.test("classifier: one chunk when the device's budget allows, the same results in four", async () => {
+  const gpu = await requestGpu();
+  const { maxStorageBufferBindingSize, maxBufferSize } = gpu.device.limits;
+  const budget = classifierScratchBudget(gpu);
+  const cap = gpu.isFallback ? 256 * 2 ** 20 : 4 * 2 ** 30;
+  assertEquals(budget, Math.min(maxStorageBufferBindingSize, maxBufferSize, cap));
+  const s = { N: 13, C: 37, V: 300, Vp: 301 };
+  const rows = classifierScratchBytes(gpu, s.N, s.Vp) / (s.Vp * 4);
+  assertEquals(rows, s.N);
+  // A budget of 1.5 rows gives one row, and a budget under a row still one.
+  assertEquals(classifierScratchBytes(gpu, s.N, s.Vp, 1.5 * s.Vp * 4), s.Vp * 4);
+  assertEquals(classifierScratchBytes(gpu, s.N, s.Vp, 8), s.Vp * 4);
+  const one = await runClassifier(s, { scratchRows: rows });
+  const four = await runClassifier(s, { scratchRows: 4 });
+  assertEquals([one.chunks, four.chunks], [1, 4]);
+  assertEquals(four.got.losses, one.got.losses);
+  for (const r of [one, four]) {
+    assertClose(r.got.losses, r.want.losses, { ...SMALL, label: "losses" });
+    assertClose(r.got.dx, r.want.dx, { ...GRAD, label: "dx" });
+    assertClose(r.got.dwte, r.want.dwte, { ...GRAD, label: "dwte" });
+  }
 });

@@ -15,9 +15,14 @@ function grads(n: number, seed: number): Float32Array<ArrayBuffer> {
   return new Float32Array(n).map((_, i) => (next() - 0.5) * (i % 97 === 0 ? 30 : 1));
 }
 
-async function gradNorm(g: Float32Array<ArrayBuffer>, clip: number, maxBinding?: number) {
+async function gradNorm(
+  g: Float32Array<ArrayBuffer>,
+  clip: number,
+  maxBinding?: number,
+  subgroups?: boolean,
+) {
   const gpu = await requestGpu();
-  const op = await createGradNorm(gpu, { maxBinding });
+  const op = await createGradNorm(gpu, { maxBinding, subgroups });
   const buf = uploadBuffer(gpu, g, "grads");
   const result = uploadBuffer(gpu, new Float32Array(4).fill(NaN), "norm and scale");
   const dispatches = op.bind({ grads: buf, result }, { n: g.length, clip });
@@ -56,4 +61,20 @@ Deno.test("grad norm: repeat runs are bit-identical", async () => {
   const first = await gradNorm(g, 1, 256 * 1024);
   const second = await gradNorm(g, 1, 256 * 1024);
   assertEquals(second, first);
+});
+
+// Subgroup shuffles (lavapipe's subgroups hold 8 invocations) and workgroup memory sum in the
+// same tree: the same bits, at sizes that leave partial workgroups, in one binding and in
+// chunks (an odd element offset per chunk).
+Deno.test("grad norm: with and without subgroups, bit-identical and at the reference", async () => {
+  const gpu = await requestGpu();
+  assert(gpu.hasSubgroups, `the device "${gpu.name}" lacks subgroups: one path untested`);
+  for (const [n, maxBinding] of [[37, undefined], [100_003, undefined], [50_001, 4_000]]) {
+    const g = grads(n!, 4);
+    const want = gradNormAndScale(g, g.length, 1.0);
+    const sub = await gradNorm(g, 1.0, maxBinding, true);
+    const mem = await gradNorm(g, 1.0, maxBinding, false);
+    assertEquals(sub, mem, `n=${n}`);
+    assertClose([sub.norm, sub.scale], [want.norm, want.scale], { rtol: 1e-5, atol: 0 });
+  }
 });

@@ -1,4 +1,4 @@
-import { assertClose, assertEquals } from "./_assert.ts";
+import { assert, assertClose, assertEquals } from "./_assert.ts";
 import { randomFloats } from "./_random.ts";
 import { requestGpu, withErrorScope } from "../src/gpu/device.ts";
 import { readF32, uploadBuffer } from "../src/gpu/buffer.ts";
@@ -23,9 +23,10 @@ async function runLayerNorm(
   rowThreads?: number,
   type: StorageType = "f32",
   inputType: StorageType = type,
+  subgroups?: boolean,
 ) {
   const gpu = await requestGpu();
-  const op = await createLayerNorm(gpu, { rowThreads, type, inputType });
+  const op = await createLayerNorm(gpu, { rowThreads, type, inputType, subgroups });
   const stored = (x: Float32Array<ArrayBuffer>) => roundTo(type, x);
   const x = roundTo(inputType, randomFloats(N * C, 1, 1, 3)), w = stored(randomFloats(C, 2, 1, 1));
   const bias = stored(randomFloats(C, 3));
@@ -145,4 +146,35 @@ Deno.test("layernorm: repeat runs are bit-identical", async () => {
   const first = await runLayerNorm(70, 200, true);
   const second = await runLayerNorm(70, 200, true);
   assertEquals(second.got, first.got);
+});
+
+// The subgroup path (lavapipe's subgroups hold 8 invocations) and the workgroup-memory path
+// sum in the same tree: same bits, and both match the reference, at odd row and channel counts
+// (C = 37, 70: rows shorter and longer than the workgroup) for every workgroup size, from 1
+// (no tree) to 256 (several rounds of subgroup partials), and every storage type.
+Deno.test("layernorm: with and without subgroups, bit-identical and at the reference", async (t) => {
+  const gpu = await requestGpu();
+  assert(gpu.hasSubgroups, `the device "${gpu.name}" lacks subgroups: one path untested`);
+  const cases = [
+    [13, 37, true, 1, "f32"],
+    [13, 37, false, 8, "f32"],
+    [9, 70, true, 32, "f32"],
+    [9, 70, true, 128, "bf16"],
+    [5, 37, false, 256, "f16"],
+  ] as const;
+  for (const [N, C, withBias, rowThreads, type] of cases) {
+    await t.step(`N=${N} C=${C} rowThreads ${rowThreads} ${type}`, async () => {
+      const run = (sg: boolean) => runLayerNorm(N, C, withBias, rowThreads, type, type, sg);
+      const [sub, mem] = [await run(true), await run(false)];
+      assertEquals(sub.got, mem.got);
+      const rtol = type === "f32" ? 1e-5 : 2 ** -8;
+      const bwd = { rtol: 1e-4, atol: 1e-5 };
+      assertClose(sub.got.out, sub.want.out, { rtol, atol: 1e-5, label: "out" });
+      assertClose(sub.got.mean, sub.want.mean, { rtol: 1e-5, atol: 1e-6, label: "mean" });
+      assertClose(sub.got.rstd, sub.want.rstd, { rtol: 1e-5, atol: 1e-6, label: "rstd" });
+      assertClose(sub.got.dinp, sub.want.dinp, { rtol: Math.max(rtol, 1e-4), atol: 1e-5 });
+      assertClose(sub.got.dweight, sub.want.dweight, { ...bwd, label: "dweight" });
+      assertClose(sub.got.dbias, sub.want.dbias, { ...bwd, label: "dbias" });
+    });
+  }
 });

@@ -51,9 +51,10 @@ for (const [name, tiles] of Object.entries(MATMUL_VARIANTS)) {
 
       await t.step("kernel choice", () => {
         const labels = op.forward({ ...bufs, bias: null }, { N, C, OC }).map((d) => d.kernel.label);
-        const vec4 = tiles.entry === "regs" && N % 4 === 0 && !maxBinding;
+        const vec4 = N % 4 === 0 && !maxBinding;
+        const entry = `matmul_${tiles.entry}${vec4 ? "4" : ""} `;
         assertEquals(
-          labels.every((l) => l.startsWith(vec4 ? "matmul_regs4" : `matmul_${tiles.entry} `)),
+          labels.every((l) => l.startsWith(entry)),
           true,
           labels.join(),
         );

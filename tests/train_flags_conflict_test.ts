@@ -29,6 +29,11 @@ const CASES = [
     names: ["--grad-accum", "--total-batch-tokens"],
     fix: "give one",
   },
+  {
+    flags: ["--max-steps", "5", "--time-budget", "60"],
+    names: ["--max-steps 5", "--time-budget 60"],
+    fix: "sizes it by time",
+  },
 ];
 
 Deno.test("train flag conflicts: resolution refuses each pair, naming both flags", () => {
@@ -37,6 +42,7 @@ Deno.test("train flag conflicts: resolution refuses each pair, naming both flags
     { resume: true, initFrom: "weights" },
     { resume: true, moveAside: true },
     { gradAccum: 2, totalBatchTokens: 64 },
+    { maxSteps: 5, timeBudget: 60 },
   ] as const;
   for (const [i, given] of pairs.entries()) {
     for (const part of [...CASES[i].names, CASES[i].fix]) {

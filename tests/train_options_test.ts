@@ -36,9 +36,9 @@ Deno.test("train options: a GPU without --data gets the recipe sized to the Word
     1,
   ]);
   // About two passes over the 2.6M-token train split, an eval every 5% and a sample at the end.
-  const tokens = c.maxSteps * c.batchSize * c.seqLen * c.gradAccum;
+  const tokens = c.maxSteps! * c.batchSize * c.seqLen * c.gradAccum;
   assert(tokens > 2.6e6 && tokens < 3 * 2.6e6, `${tokens} tokens`);
-  assertEquals(c.maxSteps / c.evalInterval, 20);
+  assertEquals(c.maxSteps! / c.evalInterval, 20);
   assert(c.sampleTokens > 0);
   // --data on a GPU (or SageMaker's channel) is the seed recipe; --init-from keeps the choice.
   assertEquals(
@@ -79,6 +79,7 @@ Deno.test("train options: the config keeps the fields checkpoints store, and no 
       "initFrom",
       "out",
       "maxSteps",
+      "timeBudget",
       "batchSize",
       "seqLen",
       "gradAccum",
@@ -103,6 +104,7 @@ Deno.test("train options: the config keeps the fields checkpoints store, and no 
       "optimizer",
       "muonLr",
       "precision",
+      "autotune",
     ].sort(),
   );
 });
@@ -123,7 +125,9 @@ Deno.test("train options: a software adapter gets the cpu recipe; flags still wi
   assertEquals(c.recipe, "cpu");
   assertEquals(c.model, "cpu-small");
   assertEquals(c.lr, 1e-3);
-  assertEquals([c.maxSteps, c.batchSize, c.seqLen, c.gradAccum, c.minLr], [300, 8, 64, 1, 3e-4]);
+  // Sized by time: the step count is fixed after timing the first steps (step_budget.ts).
+  assertEquals([c.maxSteps, c.timeBudget], [null, 600]);
+  assertEquals([c.batchSize, c.seqLen, c.gradAccum, c.minLr], [8, 64, 1, 3e-4]);
   assertEquals([c.evalInterval, c.evalSteps, c.logInterval, c.sampleTokens], [50, 8, 1, 48]);
   assertEquals(resolve(["--model", "gpt2"], true).recipe, "seed");
   assertEquals(resolve(["--model", "tiny"], false).recipe, "cpu");

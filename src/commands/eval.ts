@@ -8,12 +8,13 @@
  * `hellaswag_acc`, `hellaswag_acc_norm`, `hellaswag_examples`, as measured.
  */
 import { formatHelp, parseFlags, UsageError } from "./flags.ts";
-import { requestGpu } from "../gpu/device.ts";
+import { type AutotuneMode, requestGpu } from "../gpu/device.ts";
 import { EvalLoader } from "../data/loader.ts";
 import { listSplit } from "../data/splits.ts";
 import { GPT2 } from "../model/gpt2.ts";
 import type { Precision } from "../model/precision.ts";
 import { PRECISION_FLAG } from "./precision_flag.ts";
+import { autotuneFlag } from "./autotune_flag.ts";
 import { loadWeights } from "../model/weights.ts";
 import { evaluate } from "../train/evaluate.ts";
 import { longestHellaSwagRow, readHellaSwag, tokenizeHellaSwag } from "../data/hellaswag.ts";
@@ -43,6 +44,7 @@ export const EVAL_FLAGS = {
   },
   "hellaswag-limit": { type: "integer", min: 1, help: "score the first N examples only" },
   precision: PRECISION_FLAG,
+  autotune: autotuneFlag("cached"),
 } as const;
 
 const USAGE = "deno task eval --init-from PATH (--data DIR | --hellaswag FILE | both) [flags]";
@@ -65,7 +67,7 @@ export async function evalMain(args: string[]): Promise<void> {
   if (T > config.maxSeqLen) {
     throw new UsageError(`--seq-len: ${T} is above the model's context ${config.maxSeqLen}`);
   }
-  const gpu = await requestGpu();
+  const gpu = await requestGpu({ autotune: values.autotune as AutotuneMode });
   const withModel = async <R>(B: number, T: number, use: (m: GPT2) => Promise<R>) => {
     const model = await GPT2.create(gpu, config, {
       B,

@@ -3,10 +3,11 @@
  * checkpoint, or a Hugging Face dir); see src/train/sample.ts.
  */
 import { formatHelp, parseFlags, UsageError } from "./flags.ts";
-import { requestGpu } from "../gpu/device.ts";
+import { type AutotuneMode, requestGpu } from "../gpu/device.ts";
 import { GPT2 } from "../model/gpt2.ts";
 import type { Precision } from "../model/precision.ts";
 import { PRECISION_FLAG } from "./precision_flag.ts";
+import { autotuneFlag } from "./autotune_flag.ts";
 import { loadWeights } from "../model/weights.ts";
 import { Rng } from "../model/rng.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -24,6 +25,7 @@ export const SAMPLE_FLAGS = {
   "top-k": { type: "integer", min: 0, default: 40, help: "sample among the k most likely" },
   seed: { type: "integer", min: 0, default: 1337, help: "sampling seed" },
   precision: PRECISION_FLAG,
+  autotune: autotuneFlag("cached"),
 } as const;
 
 /** Entry point of `deno task sample` and `repgpt sample`. */
@@ -35,7 +37,7 @@ export async function sampleMain(args: string[]): Promise<void> {
   }
   if (values.from === undefined) throw new UsageError("--from is required");
   const { config, params } = await loadWeights(values.from);
-  const gpu = await requestGpu();
+  const gpu = await requestGpu({ autotune: values.autotune as AutotuneMode });
   const tok = await Tokenizer.gpt2();
   const T = Math.min(config.maxSeqLen, tok.encode(values.prompt).length + 1 + values.tokens);
   const model = await GPT2.create(gpu, config, {

@@ -9,16 +9,32 @@
  */
 import { ensurePrivateDirSync } from "../io/private_dir.ts";
 
+/**
+ * How matrix products choose their kernel configuration (src/model/matmul_autotune.ts): "off"
+ * the fixed defaults, "cached" timed once per adapter and shape and kept on disk, "refresh"
+ * timed again and the cache overwritten.
+ */
+export type AutotuneMode = "off" | "cached" | "refresh";
+
 /** The GPU handle every dispatching module receives. */
 export interface Gpu {
   device: GPUDevice;
   /** Adapter description, e.g. "NVIDIA H100 80GB HBM3" or "llvmpipe (LLVM 15.0.6, 256 bits)". */
   name: string;
+  /** Identifies the adapter and its driver in caches: vendor/architecture/device/description. */
+  adapterKey: string;
   /** True on software adapters (lavapipe, llvmpipe, WARP). */
   isFallback: boolean;
   /** Optional features that the device was created with. */
   hasF16: boolean;
   hasSubgroups: boolean;
+  /** `timestamp-query`: GPU-side timing of passes (matmul autotuning). */
+  hasTimestamps: boolean;
+  /**
+   * How ops created on this device tune their matmuls (default "off"); commands set it from
+   * `--autotune` before creating a model.
+   */
+  autotune: AutotuneMode;
   /** Largest byte size of one storage binding; tensors above it are bound in ranges. */
   maxBinding: number;
   /** Required alignment of a storage binding's byte offset. */
@@ -33,6 +49,8 @@ export interface GpuOptions {
   subgroups?: boolean;
   /** Print the adapter line to stderr (default false). */
   log?: boolean;
+  /** {@link Gpu.autotune} (default "off"). */
+  autotune?: AutotuneMode;
 }
 
 const LIMITS_WANTED = [
@@ -46,12 +64,17 @@ const LIMITS_WANTED = [
   "maxComputeWorkgroupsPerDimension",
 ] as const;
 
-let shared: Promise<Gpu> | undefined;
+const shared = new Map<boolean, Promise<Gpu>>();
 
-/** One device per process, created on first use and shared (tests create many kernels). */
+/**
+ * One device per process and `subgroups` choice, created on first use and shared (tests create
+ * many kernels); the other options apply to the first request.
+ */
 export function requestGpu(options: GpuOptions = {}): Promise<Gpu> {
-  shared ??= createGpu(options);
-  return shared;
+  const key = options.subgroups !== false;
+  let gpu = shared.get(key);
+  if (!gpu) shared.set(key, gpu = createGpu(options));
+  return gpu;
 }
 
 async function createGpu(options: GpuOptions): Promise<Gpu> {
@@ -72,7 +95,9 @@ async function createGpu(options: GpuOptions): Promise<Gpu> {
   const requiredLimits: Record<string, number> = {};
   for (const key of LIMITS_WANTED) requiredLimits[key] = adapter.limits[key];
   const features: GPUFeatureName[] = [];
-  if (adapter.features.has("shader-f16")) features.push("shader-f16");
+  for (const f of ["shader-f16", "timestamp-query"] as const) {
+    if (adapter.features.has(f)) features.push(f);
+  }
   const device = await requestDeviceWithOptional(adapter, features, requiredLimits, options);
 
   let failure: Error | undefined;
@@ -83,12 +108,16 @@ async function createGpu(options: GpuOptions): Promise<Gpu> {
     failure ??= new Error(`GPU device lost (${info.reason}): ${info.message}`);
   });
 
+  const info = adapter.info;
   const gpu: Gpu = {
     device,
     name: adapter.info.description || adapter.info.vendor || "unknown adapter",
+    adapterKey: [info.vendor, info.architecture, info.device, info.description].join("/"),
     isFallback: adapter.info.isFallbackAdapter,
     hasF16: device.features.has("shader-f16"),
     hasSubgroups: device.features.has("subgroups" as GPUFeatureName),
+    hasTimestamps: device.features.has("timestamp-query"),
+    autotune: options.autotune ?? "off",
     maxBinding: device.limits.maxStorageBufferBindingSize,
     offsetAlignment: device.limits.minStorageBufferOffsetAlignment,
     throwIfFailed(where: string) {

@@ -12,7 +12,8 @@ import { formatDuration } from "./progress.ts";
 /** What one training step reports. */
 export interface StepLine {
   step: number;
-  maxSteps: number;
+  /** The run's step count; null while a --time-budget run is still timing its first steps. */
+  maxSteps: number | null;
   /** Mean training loss of the step (over all micro-batches and ranks). */
   loss: number;
   lr: number;
@@ -32,7 +33,7 @@ export interface StepLine {
 /** What one evaluation reports. */
 export interface EvalLine {
   step: number;
-  maxSteps: number;
+  maxSteps: number | null;
   valLoss: number;
   batches: number;
   /** Wall time of the evaluation in seconds. */
@@ -71,7 +72,7 @@ export function formatEvalLine(e: EvalLine): string {
 export function formatHellaSwagLine(
   h: {
     step: number;
-    maxSteps: number;
+    maxSteps: number | null;
     acc: number;
     accNorm: number;
     examples: number;
@@ -102,6 +103,7 @@ export function formatExp(x: number): string {
   return `${mantissa}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
 }
 
-function stepPrefix(step: number, maxSteps: number): string {
-  return `step ${String(step).padStart(String(maxSteps).length)}/${maxSteps}`;
+function stepPrefix(step: number, maxSteps: number | null): string {
+  const of = String(maxSteps ?? "?");
+  return `step ${String(step).padStart(of.length)}/${of}`;
 }

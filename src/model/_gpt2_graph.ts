@@ -134,6 +134,11 @@ export interface Gpt2Graph {
   forward: Dispatch[];
   /** forward, classifier with dlnf and dwte, backward. */
   train: Dispatch[];
+  /**
+   * `train` cut where parameter gradients become final: after ln_f's backward, after each
+   * block's (last block first), after the embedding's (wte, which the classifier also adds to).
+   */
+  trainSegments: TrainSegment[];
   /** forward, classifier losses. */
   eval: Dispatch[];
   /** meanLoss[k] writes the mean of the per-token losses to slot k. */
@@ -150,6 +155,14 @@ export interface Gpt2Graph {
   clearEachStep: GPUBuffer[];
   /** Every dispatch, for destroy(). */
   all: Dispatch[];
+}
+
+/** A run of `train`'s dispatches and the parameters whose gradients are final after it. */
+export interface TrainSegment {
+  /** "head" (up to ln_f's backward), "block N" or "embedding". */
+  label: string;
+  dispatches: Dispatch[];
+  finishes: ParamTensor[];
 }
 
 /** Allocate the activation arena and record the dispatch lists. */
@@ -276,39 +289,57 @@ export function recordGpt2Graph(o: GraphInputs): Gpt2Graph {
 
   // ---- backward: dresidual is d loss / d residual3[l], then (after ln2's +=) d residual2[l],
   // then (after ln1's +=) d residual3[l-1].
-  const backward: Dispatch[] = [];
-  backward.push(...layernormBackward(dresidual, dln, lnf, last, lay.lnfw, lay.lnfb));
+  const present = (tensors: (ParamTensor | null)[]) => tensors.filter((t) => t !== null);
+  const segments: TrainSegment[] = [{
+    label: "head",
+    dispatches: [
+      ...forward,
+      ...clsTrain,
+      ...layernormBackward(dresidual, dln, lnf, last, lay.lnfw, lay.lnfb),
+    ],
+    finishes: present([lay.lnfw, lay.lnfb]),
+  }];
   for (let l = L - 1; l >= 0; l--) {
     const w = lay.layers[l], a = acts[l];
     const residual = l === 0 ? encoded : acts[l - 1].residual3;
-    backward.push(
-      ...linearBackward(dfch, dresidual, a.fchGelu, w.fcprojw, w.fcprojb),
-      ...ops.gelu.backward({ dinp: dfch, inp: a.fch, dout: dfch }, { n: N * 4 * C }),
-      ...linearBackward(dln, dfch, a.ln2.out, w.fcw, w.fcb),
-      ...layernormBackward(dresidual, dln, a.ln2, a.residual2, w.ln2w, w.ln2b),
-      ...linearBackward(datty, dresidual, a.atty, w.attprojw, w.attprojb),
-      ...ops.attention.backward(
-        { dqkv, delta, dout: datty, qkv: a.qkv, out: a.atty, lse: a.lse },
-        { B, T, C, NH },
-      ),
-      ...linearBackward(dln, dqkv, a.ln1.out, w.qkvw, w.qkvb),
-      ...layernormBackward(dresidual, dln, a.ln1, residual, w.ln1w, w.ln1b),
-    );
+    segments.push({
+      label: `block ${l}`,
+      dispatches: [
+        ...linearBackward(dfch, dresidual, a.fchGelu, w.fcprojw, w.fcprojb),
+        ...ops.gelu.backward({ dinp: dfch, inp: a.fch, dout: dfch }, { n: N * 4 * C }),
+        ...linearBackward(dln, dfch, a.ln2.out, w.fcw, w.fcb),
+        ...layernormBackward(dresidual, dln, a.ln2, a.residual2, w.ln2w, w.ln2b),
+        ...linearBackward(datty, dresidual, a.atty, w.attprojw, w.attprojb),
+        ...ops.attention.backward(
+          { dqkv, delta, dout: datty, qkv: a.qkv, out: a.atty, lse: a.lse },
+          { B, T, C, NH },
+        ),
+        ...linearBackward(dln, dqkv, a.ln1.out, w.qkvw, w.qkvb),
+        ...layernormBackward(dresidual, dln, a.ln1, residual, w.ln1w, w.ln1b),
+      ],
+      finishes: present(Object.values(w)),
+    });
   }
-  backward.push(...ops.embedding.backward(
-    {
-      dwte: g(lay.wte),
-      dwpe: g(lay.wpe),
-      dout: dresidual,
-      tokens: o.inputs,
-      index: o.tokenIndex,
-    },
-    { B, T, C, V: config.paddedVocabSize },
-  ));
+  segments.push({
+    label: "embedding",
+    dispatches: ops.embedding.backward(
+      {
+        dwte: g(lay.wte),
+        dwpe: g(lay.wpe),
+        dout: dresidual,
+        tokens: o.inputs,
+        index: o.tokenIndex,
+      },
+      { B, T, C, V: config.paddedVocabSize },
+    ),
+    finishes: [lay.wte, lay.wpe],
+  });
+  const train = segments.flatMap((s) => s.dispatches);
 
   return {
     forward,
-    train: [...forward, ...clsTrain, ...backward],
+    train,
+    trainSegments: segments,
     eval: [...forward, ...clsEval],
     meanLoss,
     logits,
@@ -317,6 +348,6 @@ export function recordGpt2Graph(o: GraphInputs): Gpt2Graph {
     lastX,
     lastLogits,
     clearEachStep: [dresidual],
-    all: [...forward, ...backward, ...clsTrain, ...clsEval, ...meanLoss, ...logits],
+    all: [...train, ...clsEval, ...meanLoss, ...logits],
   };
 }

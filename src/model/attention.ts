@@ -5,6 +5,10 @@
  * attention matrix (805 MB at B=16, T=1024, NH=12); the backward recomputes the scores, in two
  * deterministic passes: dq over keys, then dk and dv over queries.
  *
+ * Two kernel sets compute the same thing: `rows` (a thread per row, whole head rows in
+ * registers; fastest on a CPU adapter) and `tiled` (FlashAttention-2 register tiles that fit a
+ * GPU's register budget; see kernels/attention_tiled.wgsl). The adapter picks by default.
+ *
  * Layouts (llm.c): qkv (B, T, 3C) with q, k, v of C channels per (b, t), head h owning
  * channels [h*HS, (h+1)*HS); out (B, T, C) heads concatenated; lse and delta (B, NH, T).
  */
@@ -14,7 +18,10 @@ import { unitsPerPiece } from "../gpu/window.ts";
 import { type Dispatch, Kernel } from "../gpu/kernel.ts";
 import { specializeWgsl } from "../gpu/specialize_wgsl.ts";
 import { elementBytes, specializeStorage, type StorageType } from "../gpu/storage.ts";
-import source from "../../kernels/attention.wgsl" with { type: "text" };
+import { type AttentionKernel, attentionTiles } from "./attention_tiles.ts";
+import common from "../../kernels/attention.wgsl" with { type: "text" };
+import rowsSource from "../../kernels/attention_rows.wgsl" with { type: "text" };
+import tiledSource from "../../kernels/attention_tiled.wgsl" with { type: "text" };
 
 /** Shape of one attention call. */
 export interface AttentionShape {
@@ -28,6 +35,8 @@ export interface AttentionShape {
 export interface AttentionOp {
   /** Whether the inner products compute in f16 (see {@link AttentionOptions}). */
   readonly f16Products: boolean;
+  /** The kernel set in use (see {@link AttentionOptions}). */
+  readonly kernels: AttentionKernels;
   /**
    * out (B,T,C) =, lse (B,NH,T) = <- qkv (B,T,3C).
    * `lse` (logsumexp of each row's scaled scores) is kept for the backward.
@@ -46,8 +55,11 @@ export interface AttentionOp {
   ): Dispatch[];
 }
 
-/** Rows (queries or keys) per workgroup, one invocation each. */
+/** Rows (queries or keys) per workgroup of the `rows` kernels, one invocation each. */
 const ROWS = 64;
+
+/** The kernel sets: a thread per row, or FlashAttention-2 register tiles. */
+export type AttentionKernels = "rows" | "tiled";
 
 /** Options for {@link createAttention}. */
 export interface AttentionOptions {
@@ -60,6 +72,12 @@ export interface AttentionOptions {
    * in f16, flushed into f32 every 16 products (default true; false keeps f32 arithmetic).
    */
   f16Products?: boolean;
+  /**
+   * Kernel set (default `rows` on a software adapter, where it is faster, `tiled` on a GPU).
+   */
+  kernels?: AttentionKernels;
+  /** Workgroup memory the `tiled` kernels may use (default the device's; tests pass less). */
+  maxWorkgroupBytes?: number;
 }
 
 /** Compile the attention kernels for head size `HS` (= C / NH; a multiple of 4, at most 128). */
@@ -71,29 +89,45 @@ export async function createAttention(
   checkHeadSize(HS);
   const type = options.type ?? "f32";
   const f16Products = type === "f16" && gpu.hasF16 && options.f16Products !== false;
-  const code = specializeStorage(
-    f16Products
-      ? specializeWgsl(source, { HS, ROWS, FLUSH4: 4 }, { dot_t: "f16" })
-      : specializeWgsl(source, { HS, ROWS }),
-    Object.fromEntries(["out_w", "qkv_f", "dqkv", "dout", "qkv", "out_r"].map((n) => [n, type])),
-  );
-  const [fwd, dq, dkdv] = await Promise.all(
-    ["attention_forward", "attention_backward_dq", "attention_backward_dkdv"].map((entryPoint) =>
-      Kernel.create(gpu, {
-        label: `${entryPoint} (HS ${HS}${f16Products ? ", f16 products" : ""})`,
-        code,
-        entryPoint,
-      })
-    ),
-  );
+  const kernels = options.kernels ?? (gpu.isFallback ? "rows" : "tiled");
+  // Each kernel with its rows per workgroup (the grid's x) and its specialized source.
+  const variants = (["forward", "dq", "dkdv"] as AttentionKernel[]).map((kernel): {
+    kernel: AttentionKernel;
+    rows: number;
+    code: string;
+    values: Record<string, number>;
+  } => {
+    if (kernels === "rows") return { kernel, rows: ROWS, code: rowsSource, values: { ROWS } };
+    const limit = options.maxWorkgroupBytes ?? gpu.device.limits.maxComputeWorkgroupStorageSize;
+    const tiles = attentionTiles(kernel, HS, f16Products ? 2 : 4, limit);
+    return { kernel, rows: tiles.RM * tiles.TY, code: tiledSource, values: { ...tiles } };
+  });
+  const [fwd, dq, dkdv] = await Promise.all(variants.map((v) => {
+    const values = { HS, ...v.values, ...(f16Products ? { FLUSH4: 4 } : {}) };
+    const wgsl = specializeWgsl(
+      `${common}\n${v.code}`,
+      values,
+      f16Products ? { dot_t: "f16" } : {},
+    );
+    const entryPoint = v.kernel === "forward"
+      ? "attention_forward"
+      : `attention_backward_${v.kernel}`;
+    return Kernel.create(gpu, {
+      label: `${entryPoint} (${kernels}, HS ${HS}${f16Products ? ", f16 products" : ""})`,
+      code: specializeStorage(wgsl, storageArrays(type)),
+      entryPoint,
+    });
+  }));
+  const [fwdRows, dqRows, dkdvRows] = variants.map((v) => v.rows);
 
   const maxBinding = options.maxBinding ?? gpu.maxBinding;
   return {
     f16Products,
+    kernels,
     forward(b, s) {
       const chunks = batchChunks(gpu, s, HS, maxBinding, elementBytes(type));
       return chunks.map((c) =>
-        fwd.bind(c.grid, [c.btc(b.out), c.bht(b.lse), c.qkv(b.qkv)], c.params)
+        fwd.bind(c.grid(fwdRows), [c.btc(b.out), c.bht(b.lse), c.qkv(b.qkv)], c.params)
       );
     },
     backward(b, s) {
@@ -101,7 +135,7 @@ export async function createAttention(
       // All dq passes (which write delta) come before the dk/dv passes that read it.
       return [
         ...chunks.map((c) =>
-          dq.bind(c.grid, [
+          dq.bind(c.grid(dqRows), [
             c.qkv(b.dqkv),
             c.bht(b.delta),
             c.btc(b.dout),
@@ -111,7 +145,7 @@ export async function createAttention(
           ], c.params)
         ),
         ...chunks.map((c) =>
-          dkdv.bind(c.grid, [
+          dkdv.bind(c.grid(dkdvRows), [
             c.qkv(b.dqkv),
             c.bht(b.delta),
             c.btc(b.dout),
@@ -122,6 +156,13 @@ export async function createAttention(
       ];
     },
   };
+}
+
+/** Storage type of each array the kernels read or write through accessors. */
+function storageArrays(type: StorageType): Record<string, StorageType> {
+  return Object.fromEntries(
+    ["out_w", "qkv_f", "dqkv", "dout", "qkv", "out_r"].map((n) => [n, type]),
+  );
 }
 
 function checkHeadSize(HS: number): void {
@@ -135,7 +176,8 @@ function checkHeadSize(HS: number): void {
 
 /** A dispatch over a range of batch rows: its grid, params and how to slice each tensor. */
 interface BatchChunk {
-  grid: [number, number, number];
+  /** The grid of a kernel with `rows` rows per workgroup. */
+  grid(rows: number): [number, number, number];
   params: Uint8Array<ArrayBuffer>;
   qkv(binding: Binding): Binding;
   btc(binding: Binding): Binding;
@@ -183,7 +225,7 @@ function batchChunks(
     const n = Math.min(perChunk, B - b0);
     const slice = (per: number) => (binding: Binding) => subRange(binding, b0 * per, n * per);
     chunks.push({
-      grid: [Math.ceil(T / ROWS), NH, n],
+      grid: (rows) => [Math.ceil(T / rows), NH, n],
       params: new Uint8Array(params),
       qkv: slice(bytes.qkv),
       btc: slice(bytes.btc),

@@ -17,6 +17,7 @@ import type { Gpu } from "../gpu/device.ts";
 import { asRange, type Binding, uploadBuffer } from "../gpu/buffer.ts";
 import { bindWindow } from "../gpu/window.ts";
 import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
+import { useSubgroups, withWorkgroupReductions } from "../gpu/workgroup_reduce.ts";
 import { createMatmul, type MatmulOp, type MatmulOptions } from "./matmul.ts";
 import source from "../../kernels/classifier.wgsl" with { type: "text" };
 
@@ -79,14 +80,30 @@ export interface ClassifierOp {
 }
 
 /**
- * Bytes of the (R, Vp) scratch: as many rows as fit one binding and `budgetBytes`
- * (default 256 MiB), at most N, at least one.
+ * Bytes a device gives the classifier's logits scratch (the chunk budget). The scratch is one
+ * storage binding, so at most the device's maxStorageBufferBindingSize and maxBufferSize; on a
+ * GPU at most 4 GiB besides: GPT-2's B=16, T=1024 logits (16,384 x 50,304 f32, 3.3 GB) then
+ * run as one chunk, so the lm_head dx product gets a grid of 16,384-row tiles instead of 13
+ * sequential 1,280-row ones, while a larger batch costs no more memory than that (WebGPU does
+ * not tell the memory size; 4 GiB is a fraction of any card that trains the 124M model at B=16,
+ * whose activations alone take ~10 GB). Software adapters keep 256 MiB (their 128 MiB binding
+ * limit is lower anyway).
+ */
+export function classifierScratchBudget(gpu: Gpu): number {
+  const { maxStorageBufferBindingSize, maxBufferSize } = gpu.device.limits;
+  const cap = gpu.isFallback ? 256 * 2 ** 20 : 4 * 2 ** 30;
+  return Math.min(maxStorageBufferBindingSize, maxBufferSize, cap);
+}
+
+/**
+ * Bytes of the (R, Vp) scratch: as many rows as fit one binding and `budgetBytes` (default
+ * {@link classifierScratchBudget}), at most N, at least one.
  */
 export function classifierScratchBytes(
   gpu: Gpu,
   N: number,
   Vp: number,
-  budgetBytes = 256 * 2 ** 20,
+  budgetBytes = classifierScratchBudget(gpu),
 ): number {
   const rows = Math.max(
     1,
@@ -95,23 +112,33 @@ export function classifierScratchBytes(
   return rows * Vp * 4;
 }
 
+/** Options for {@link createClassifier}: the products' and the softmax's. */
+export interface ClassifierOptions extends MatmulOptions {
+  /**
+   * Reduce softmax rows with subgroup shuffles (default: when the device has `subgroups`);
+   * either way gives the same bits.
+   */
+  subgroups?: boolean;
+}
+
 /** Compiles the classifier's kernels (the matmuls are shared with {@link createMatmul}). */
 export async function createClassifier(
   gpu: Gpu,
-  options: MatmulOptions = {},
+  options: ClassifierOptions = {},
 ): Promise<ClassifierOp> {
-  const matmul: MatmulOp = await createMatmul(gpu, options);
+  const { subgroups, ...matmulOptions } = options;
+  const matmul: MatmulOp = await createMatmul(gpu, matmulOptions);
   const type = matmul.type;
   const maxBinding = Math.min(options.maxBinding ?? gpu.maxBinding, gpu.maxBinding);
   const align = gpu.offsetAlignment;
   const one = uploadBuffer(gpu, new Float32Array([1, 0, 0, 0]), "classifier loss scale 1");
+  const code = withWorkgroupReductions(source, [
+    { name: "workgroup_max", type: "f32", op: "max" },
+    { name: "workgroup_sum", type: "f32", op: "sum" },
+  ], useSubgroups(gpu, subgroups, "classifier"));
   const [xent, mean] = await Promise.all([
-    Kernel.create(gpu, {
-      label: "classifier softmax_xent",
-      code: source,
-      entryPoint: "softmax_xent",
-    }),
-    Kernel.create(gpu, { label: "classifier mean_loss", code: source, entryPoint: "mean_loss" }),
+    Kernel.create(gpu, { label: "classifier softmax_xent", code, entryPoint: "softmax_xent" }),
+    Kernel.create(gpu, { label: "classifier mean_loss", code, entryPoint: "mean_loss" }),
   ]);
 
   function chunks(

@@ -4,6 +4,8 @@
  *
  *   step()       one micro-step: forward, fused classifier (loss, dlogits, dwte), backward;
  *                parameter gradients accumulate (+=) until zeroGrads().
+ *   encodeStepSegment()  the same micro-step in segments (gradSegments), for a bucketed
+ *                all-reduce that overlaps the backward (distributed/grad_sync.ts).
  *   evalStep()   forward and per-token losses only.
  *   logits...    forward and the logits of one position, for sampling.
  *
@@ -36,6 +38,7 @@ import {
   recordGpt2Graph,
 } from "./_gpt2_graph.ts";
 import { StepHistory, type StepStats } from "./step_stats.ts";
+import { type GradSegment, tensorRanges } from "./grad_segments.ts";
 import { checkShape, type GPT2Shape } from "./gpt2_shape.ts";
 import { Gpt2Optimizer, type OptimizerConfig, weightCopyDispatches } from "./gpt2_optimizer.ts";
 
@@ -75,6 +78,8 @@ export class GPT2 {
   #ops!: Gpt2Ops;
   #graph!: Gpt2Graph;
   #zeroPending = false;
+  /** The segment encodeStepSegment() expects next (0: none started). */
+  #nextSegment = 0;
   /** Mean loss of each micro-step of the current accumulation, then the last eval's. */
   #lossSlots: GPUBuffer;
   /** Micro-steps since zeroGrads(). */
@@ -126,6 +131,18 @@ export class GPT2 {
     );
   }
 
+  /**
+   * The segments of a training micro-step in run order, with the gradient ranges each one
+   * finishes (on the last micro-step of an accumulation); together they cover
+   * `[0, layout.totalFloats)` once.
+   */
+  get gradSegments(): GradSegment[] {
+    return this.#graph.trainSegments.map(({ label, finishes }) => ({
+      label,
+      ranges: tensorRanges(finishes),
+    }));
+  }
+
   /** Allocate the buffers and record the dispatch lists for `config` at (B, T). */
   static async create(
     gpu: Gpu,
@@ -141,27 +158,41 @@ export class GPT2 {
         model.#growthInterval = growthInterval;
         writeBuffer(gpu, model.#lossScale, new Float32Array([initial, 0, 0, 0]));
       }
-      model.#ops = await createGpt2Ops(gpu, config, type);
-      model.#graph = recordGpt2Graph({
-        gpu,
-        ops: model.#ops,
-        layout: model.layout,
-        B,
-        T,
-        gradAccumSteps,
-        type,
-        alloc: (bytes, label) => {
-          model.#activationBytes += bytes;
-          return model.#allocBytes(bytes, label);
-        },
-        weights: model.weights,
-        grads: model.grads,
-        inputs: model.inputs,
-        targets: model.targets,
-        tokenIndex: model.tokenIndex,
-        lossSlots: model.#lossSlots,
-        lossScale: model.#lossScale,
+      const ops = model.#ops = await createGpt2Ops(gpu, config, type);
+      const arena: GPUBuffer[] = [];
+      const record = (alloc: (bytes: number, label: string) => GPUBuffer) =>
+        recordGpt2Graph({
+          gpu,
+          ops,
+          layout: model.layout,
+          B,
+          T,
+          gradAccumSteps,
+          type,
+          alloc,
+          weights: model.weights,
+          grads: model.grads,
+          inputs: model.inputs,
+          targets: model.targets,
+          tokenIndex: model.tokenIndex,
+          lossSlots: model.#lossSlots,
+          lossScale: model.#lossScale,
+        });
+      model.#graph = record((bytes, label) => {
+        model.#activationBytes += bytes;
+        arena.push(model.#allocBytes(bytes, label));
+        return arena.at(-1)!;
       });
+      // Recording names the products; --autotune may then choose other matmul configurations
+      // (one op at a time: timing needs the device to itself), and the lists are recorded
+      // again over the same buffers, allocated in the same order.
+      let retuned = false;
+      for (const m of [ops.matmul, ops.classifier.matmul]) retuned = (await m.tune()) || retuned;
+      if (retuned) {
+        model.#graph.all.forEach((d) => d.destroy());
+        let next = 0;
+        model.#graph = record(() => arena[next++]);
+      }
       model.#dispatches.push(...model.#graph.all);
     } catch (e) {
       model.destroy();
@@ -226,17 +257,50 @@ export class GPT2 {
    * uploaded batch. Does not wait. At most `gradAccumSteps` micro-steps per zeroGrads().
    */
   step(): void {
-    if (this.#micro >= this.gradAccumSteps) {
+    const encoder = this.gpu.device.createCommandEncoder();
+    this.#beginStep(encoder, "step");
+    this.#encode(encoder, this.#graph.train, this.#graph.meanLoss[this.#micro - 1]);
+    this.gpu.device.queue.submit([encoder.finish()]);
+  }
+
+  /**
+   * Encode segment `k` of a training micro-step (see {@link gradSegments}) into `encoder`
+   * without submitting, so that the caller can copy out the gradients it finishes and submit
+   * the segments one by one. Segments 0 to n-1, in order, are one step(): the same dispatches
+   * in the same order.
+   */
+  encodeStepSegment(encoder: GPUCommandEncoder, k: number): void {
+    const segments = this.#graph.trainSegments;
+    if (k !== this.#nextSegment) {
       throw new Error(
-        `step: ${this.#micro} micro-steps since zeroGrads() (gradAccumSteps ${this.gradAccumSteps})`,
+        `encodeStepSegment: got segment ${k}, want ${this.#nextSegment} of ${segments.length}`,
       );
     }
-    const encoder = this.gpu.device.createCommandEncoder();
+    if (k === 0) this.#beginStep(encoder, "encodeStepSegment");
+    const last = k === segments.length - 1;
+    this.#encode(
+      encoder,
+      segments[k].dispatches,
+      last ? this.#graph.meanLoss[this.#micro - 1] : undefined,
+    );
+    this.#nextSegment = last ? 0 : k + 1;
+  }
+
+  /** Encode what precedes a micro-step's dispatches (zeroing, clears) and count it. */
+  #beginStep(encoder: GPUCommandEncoder, caller: string): void {
+    if (this.#nextSegment !== 0) {
+      throw new Error(`${caller}: segment ${this.#nextSegment} of the last micro-step is missing`);
+    }
+    if (this.#micro >= this.gradAccumSteps) {
+      throw new Error(
+        `${caller}: ${this.#micro} micro-steps since zeroGrads() ` +
+          `(gradAccumSteps ${this.gradAccumSteps})`,
+      );
+    }
     if (this.#zeroPending) encoder.clearBuffer(this.grads);
     this.#zeroPending = false;
     for (const b of this.#graph.clearEachStep) encoder.clearBuffer(b);
-    this.#encode(encoder, this.#graph.train, this.#graph.meanLoss[this.#micro++]);
-    this.gpu.device.queue.submit([encoder.finish()]);
+    this.#micro++;
     this.#lastWasEval = false;
   }
 

@@ -10,6 +10,7 @@ import type { Gpu } from "../gpu/device.ts";
 import { type Binding, createBuffer } from "../gpu/buffer.ts";
 import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
 import { specializeStorage, type StorageType } from "../gpu/storage.ts";
+import { useSubgroups, withWorkgroupReductions } from "../gpu/workgroup_reduce.ts";
 import source from "../../kernels/layernorm.wgsl" with { type: "text" };
 
 /** Rows per partial-sum block; must match ROWS in kernels/layernorm.wgsl. */
@@ -80,6 +81,11 @@ export interface LayerNormOptions {
   type?: StorageType;
   /** Storage of inp when it differs from `type` (an f16 model's f32 residual stream). */
   inputType?: StorageType;
+  /**
+   * Reduce rows with subgroup shuffles (default: when the device has `subgroups`). Either way
+   * gives the same bits; false keeps the workgroup-memory path (tests compare the two).
+   */
+  subgroups?: boolean;
 }
 
 /** Compile the LayerNorm kernels. */
@@ -93,7 +99,12 @@ export async function createLayerNorm(
   }
   const type = options.type ?? "f32";
   const inputType = options.inputType ?? type;
-  const code = specializeStorage(source, {
+  const subgroups = useSubgroups(gpu, options.subgroups, "layernorm");
+  const reductions = [
+    { name: "workgroup_sum", type: "f32", op: "sum" },
+    { name: "workgroup_sum2", type: "vec2f", op: "sum" },
+  ] as const;
+  const code = specializeStorage(withWorkgroupReductions(source, reductions, subgroups), {
     ...Object.fromEntries(
       ["out", "fwd_weight", "fwd_bias", "dinp", "dout", "weight"].map((name) => [name, type]),
     ),

@@ -19,28 +19,37 @@ import type { Gpu } from "../gpu/device.ts";
 import { type Binding, createBuffer } from "../gpu/buffer.ts";
 import { bindWindow, rowsPerWindow } from "../gpu/window.ts";
 import { type Dispatch, Kernel } from "../gpu/kernel.ts";
-import { specializeWgsl } from "../gpu/specialize_wgsl.ts";
 import { elementBytes, specializeStorage, type StorageType } from "../gpu/storage.ts";
-import { defaultTiles, tileExtent } from "./matmul_tiles.ts";
+import { defaultTiles, type MatmulTiles, tileExtent } from "./matmul_tiles.ts";
 import {
-  type ALayout,
-  type BLayout,
   F32_GEMM,
   type GemmDesc,
+  type GemmProduct,
   type GemmTypes,
   gemmTypeSets,
+  type MatmulConfig,
   type MatmulOp,
   type MatmulOptions,
   typesKey,
 } from "./matmul_types.ts";
+import {
+  createSplitKSum,
+  defaultSplitK,
+  kSlices,
+  SPLIT_K_SCRATCH_BYTES,
+} from "./matmul_split_k.ts";
+import { createMatmulKernels } from "./matmul_kernels.ts";
+import { createMatmulTuner } from "./matmul_tuner.ts";
 import source from "../../kernels/matmul.wgsl" with { type: "text" };
 
 export type {
   ALayout,
   BLayout,
   GemmDesc,
+  GemmProduct,
   GemmTypes,
   MatmulBackwardBindings,
+  MatmulConfig,
   MatmulForwardBindings,
   MatmulOp,
   MatmulOptions,
@@ -52,65 +61,62 @@ const MAX_GRID = 65535;
 const BIAS_WX = 32;
 const BIAS_WY = 8;
 
-/** Compiles the matmul kernels for one tile configuration. */
+/**
+ * Compiles the matmul kernels. Each product takes a configuration ({@link MatmulConfig}):
+ * `options.tiles` and `options.splitK` when given, else the tuned one when autotuning is on
+ * and has decided the product, else the default tiles with {@link defaultSplitK}.
+ */
 export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promise<MatmulOp> {
-  const tiles = options.tiles ?? defaultTiles(gpu);
+  const baseTiles = options.tiles ?? defaultTiles(gpu);
   const maxBinding = Math.min(options.maxBinding ?? gpu.maxBinding, gpu.maxBinding);
-  const { BM, BN, kChunk } = tileExtent(tiles);
   const type = options.type ?? "f32";
-  const tiled = specializeWgsl(source, {
-    WX: tiles.WX,
-    WY: tiles.WY,
-    TM: tiles.TM,
-    TN: tiles.TN,
-    BK: tiles.BK,
-  });
+  const typeSets = gemmTypeSets(type);
+  const fixed = options.tiles !== undefined || options.splitK !== undefined;
+  const mode = fixed ? "off" : options.autotune ?? gpu.autotune;
+  const log = options.log ?? ((line: string) => console.error(line));
   const f16Products = type === "f16" && gpu.hasF16 && options.f16Products !== false;
-  if (f16Products && tiles.BK > 32) {
-    throw new RangeError(
-      `matmul tiles: BK = ${tiles.BK} with f16 products would sum more than 32 of them in f16`,
-    );
+  checkTiles(baseTiles);
+
+  function checkTiles(tiles: MatmulTiles) {
+    tileExtent(tiles);
+    if (f16Products && tiles.BK > 32) {
+      throw new RangeError(
+        `matmul tiles: BK = ${tiles.BK} with f16 products would sum more than 32 of them in f16`,
+      );
+    }
   }
-  const inF16 = (t: GemmTypes) => f16Products && t.a === "f16" && t.b === "f16";
-  const codeFor = (t: GemmTypes) =>
-    specializeStorage(
-      inF16(t) ? specializeWgsl(tiled, { F16_PRODUCTS: true }, { mul: "f16" }) : tiled,
-      { ...t, bias: t.b },
-    );
-  // matmul_regs4 (16-byte loads) serves the f32 pieces whose shape allows it (see gemm).
-  const hasVec4 = tiles.entry === "regs" && tiles.TM % 4 === 0 && tiles.TN % 4 === 0;
-  const entriesFor = (t: GemmTypes) =>
-    hasVec4 && t.a === "f32" && t.b === "f32"
-      ? ["matmul_regs", "matmul_regs4"]
-      : [`matmul_${tiles.entry === "regs" ? "regs" : "tiled"}`];
-  const layouts: [ALayout, BLayout][] = [["mk", "nk"], ["mk", "kn"], ["km", "kn"], ["km", "nk"]];
-  const kernels = new Map<string, Kernel>();
-  await Promise.all(
-    gemmTypeSets(type).flatMap((t) =>
-      entriesFor(t).flatMap((entryPoint) =>
-        layouts.map(async ([al, bl]) => {
-          const key = `${entryPoint} ${typesKey(t)} ${al}@${bl}`;
-          kernels.set(
-            key,
-            await Kernel.create(gpu, {
-              label: `${key}${inF16(t) ? " f16 products" : ""}`,
-              code: codeFor(t),
-              entryPoint,
-              constants: { A_KM: al === "km" ? 1 : 0, B_NK: bl === "nk" ? 1 : 0 },
-            }),
-          );
-        })
-      )
-    ),
-  );
+
+  const kernels = createMatmulKernels(gpu, typeSets, f16Products);
+  await kernels.compile(baseTiles);
+
   // dbias (f32) from dout stored as `type`.
   const biasTypes: GemmTypes = { a: type, b: "f32", c: "f32" };
   const biasKernel = await Kernel.create(gpu, {
     label: "matmul bias_backward",
-    code: codeFor(biasTypes),
+    code: specializeStorage(source, { ...biasTypes, bias: "f32" }),
     entryPoint: "bias_backward",
   });
   const noBias = createBuffer(gpu, 16, "matmul no-bias placeholder");
+  // Split-K's sum, where a product may be split: on GPUs, or when asked for or tuned.
+  const mayUseSplit = !gpu.isFallback || (options.splitK ?? 1) > 1 || mode !== "off";
+  const splitSum = await createSplitKSum(gpu, mayUseSplit ? typeSets : []);
+  const scratchBytes = Math.min(SPLIT_K_SCRATCH_BYTES, maxBinding);
+
+  function defaultConfig(p: GemmProduct): MatmulConfig {
+    const { BM, BN } = tileExtent(baseTiles);
+    const workgroups = Math.ceil(p.M / BM) * Math.ceil(p.N / BN);
+    return {
+      tiles: baseTiles,
+      splitK: options.splitK ?? defaultSplitK(gpu.isFallback, workgroups, p.K),
+    };
+  }
+
+  const tuner = await createMatmulTuner(gpu, {
+    key: { type, f16Products, maxBinding },
+    kernels,
+    defaultConfig,
+    gemmWith,
+  }, { mode, log });
 
   /**
    * Largest piece of `rows` rows of an operand (row length `cols`, stride `ld`, elements of
@@ -130,7 +136,13 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
   }
 
   function gemm(d: GemmDesc): Dispatch[] {
+    return gemmWith(d, tuner.configFor(d));
+  }
+
+  function gemmWith(d: GemmDesc, config: MatmulConfig): Dispatch[] {
     const { M, N, K } = d;
+    const tiles = config.tiles;
+    const { BM, BN, kChunk } = tileExtent(tiles);
     const label = d.label ?? "matmul";
     for (const [k, v] of Object.entries({ M, N, K })) {
       if (!Number.isInteger(v) || v < (k === "K" ? 1 : 0)) {
@@ -139,8 +151,8 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     }
     if (M === 0 || N === 0) return [];
     const types = d.types ?? F32_GEMM;
-    const entry = entriesFor(types);
-    if (!kernels.has(`${entry[0]} ${typesKey(types)} mk@nk`)) {
+    const entry = kernels.entriesFor(tiles, types);
+    if (!typeSets.some((t) => typesKey(t) === typesKey(types))) {
       throw new Error(
         `${label}: operand types ${typesKey(types)} (a,b,c) are not compiled for storage ` +
           `"${type}" (see gemmTypeSets)`,
@@ -200,33 +212,49 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
           const hasBias = first && d.bias != null;
           const bias = hasBias
             ? window(`${label}: bias`, d.bias!, d.biasOffset ?? 0, 0, 1, n0, nc, nc, tb)
-            : { range: noBias, offset: 0 };
-          const params = new Uint32Array([
-            mc,
-            nc,
-            kc,
-            lda,
-            ldb,
-            ldc,
-            a.offset,
-            b.offset,
-            c.offset,
-            bias.offset,
-            first && !d.accumulate ? 0 : 1,
-            hasBias ? 1 : 0,
-          ]);
+            : null;
+          const accumulate = !first || !!d.accumulate;
           // 16-byte loads need K, the dimensions loaded as vec4, leading dimensions and
-          // offsets to be multiples of 4.
+          // offsets to be multiples of 4 (K slices start at multiples of 4).
           const vec4 = entry.length > 1 && kc % 4 === 0 && a.offset % 4 === 0 &&
             b.offset % 4 === 0 &&
             lda % 4 === 0 && ldb % 4 === 0 && (!aKM || mc % 4 === 0) && (bNK || nc % 4 === 0);
-          const kernel = kernels.get(`${entry[vec4 ? 1 : 0]} ${typesKey(types)} ${layout}`)!;
+          const entryPoint = entry[vec4 ? 1 : 0];
+          const grid = [Math.ceil(nc / BN), Math.ceil(mc / BM)] as const;
+          const { kSlice, slices } = kSlices(config.splitK, kc, mc, nc, scratchBytes);
+          if (slices === 1) {
+            const kernel = kernels.get(tiles, entryPoint, types, layout);
+            const params = new Uint32Array([
+              ...[mc, nc, kc, lda, ldb, ldc, a.offset, b.offset, c.offset, bias?.offset ?? 0],
+              ...[accumulate ? 1 : 0, hasBias ? 1 : 0, kc, 0],
+            ]);
+            const bindings = [c.range, a.range, b.range, bias?.range ?? noBias];
+            dispatches.push(kernel.bind(grid, bindings, params));
+            continue;
+          }
+          // Split-K: the slices' products into the scratch (slices, mc, nc), then their sum.
+          const partialTypes = { ...types, c: "f32" as const };
+          const kernel = kernels.get(tiles, entryPoint, partialTypes, layout);
+          const scratch = splitSum.scratch(slices * mc * nc * 4);
+          const params = new Uint32Array([
+            ...[mc, nc, kc, lda, ldb, nc, a.offset, b.offset, 0, 0, 0, 0],
+            ...[kSlice, mc * nc],
+          ]);
           dispatches.push(
-            kernel.bind(
-              [Math.ceil(nc / BN), Math.ceil(mc / BM)],
-              [c.range, a.range, b.range, bias.range],
-              params,
-            ),
+            kernel.bind([...grid, slices], [scratch, a.range, b.range, noBias], params),
+            splitSum.sum({
+              c,
+              scratch,
+              bias,
+              noBias,
+              mc,
+              nc,
+              ldc,
+              slices,
+              accumulate,
+              cType: types.c,
+              biasType: tb,
+            }),
           );
         }
       }
@@ -257,7 +285,8 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
       const rows = Math.min(pieceRows, s.N - r0);
       const dout = window("bias_backward: dout", b.dout, 0, r0, rows, 0, s.OC, s.OC, type);
       const dbias = window("bias_backward: dbias", b.dbias, 0, 0, 1, 0, s.OC, s.OC, "f32");
-      const params = new Uint32Array([rows, s.OC, 0, s.OC, 0, 0, dout.offset, 0, dbias.offset]);
+      const params = new Uint32Array(14); // matmul.wgsl's Params, in part
+      params.set([rows, s.OC, 0, s.OC, 0, 0, dout.offset, 0, dbias.offset]);
       dispatches.push(
         biasKernel.bind([Math.ceil(s.OC / BIAS_WX)], [dbias.range, dout.range], params),
       );
@@ -266,10 +295,13 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
   }
 
   return {
-    tiles,
+    tiles: baseTiles,
     type,
     f16Products,
     gemm,
+    configFor: tuner.configFor,
+    pending: tuner.pending,
+    tune: tuner.tune,
     biasBackward,
     forward(b, s) {
       return gemm({
@@ -323,6 +355,7 @@ export async function createMatmul(gpu: Gpu, options: MatmulOptions = {}): Promi
     },
     destroy() {
       noBias.destroy();
+      splitSum.destroy();
     },
   };
 }

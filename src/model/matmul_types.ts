@@ -2,15 +2,35 @@
  * The matmul op's interface (src/model/matmul.ts): its options, the operand types and layouts a
  * general product takes, the bindings of the linear layers' forward and backward, and the op.
  */
+import type { AutotuneMode } from "../gpu/device.ts";
 import type { Binding } from "../gpu/buffer.ts";
 import type { Dispatch } from "../gpu/kernel.ts";
 import type { StorageType } from "../gpu/storage.ts";
 import type { MatmulTiles } from "./matmul_tiles.ts";
 
+/** How one product is computed: the tile variant and the number of K slices (split-K). */
+export interface MatmulConfig {
+  tiles: MatmulTiles;
+  /** Slices of K computed in parallel and summed in order (1: none; see matmul_split_k.ts). */
+  splitK: number;
+}
+
 /** Options for {@link createMatmul}. */
 export interface MatmulOptions {
-  /** Tile configuration (default {@link defaultTiles}). */
+  /** Tile configuration of every product (default: per product, see `autotune`). */
   tiles?: MatmulTiles;
+  /**
+   * K slices of every product (default: per product, {@link defaultSplitK} or tuned); fewer
+   * where K or the scratch is too small.
+   */
+  splitK?: number;
+  /**
+   * How products without `tiles` and `splitK` choose theirs (default `gpu.autotune`, which is
+   * "off" unless a command set it): see src/model/matmul_autotune.ts.
+   */
+  autotune?: AutotuneMode;
+  /** Where autotuning reports its choices and a bad cache file (default console.error). */
+  log?: (line: string) => void;
   /** Largest byte size bound per operand (default `gpu.maxBinding`; tests pass less). */
   maxBinding?: number;
   /**
@@ -89,6 +109,12 @@ export interface GemmDesc {
   label?: string;
 }
 
+/** What identifies a product for tuning: its shape, layouts and types. */
+export type GemmProduct = Pick<
+  GemmDesc,
+  "M" | "N" | "K" | "aLayout" | "bLayout" | "types" | "label"
+>;
+
 /** Bindings of {@link MatmulOp.forward}. */
 export interface MatmulForwardBindings {
   /** (N, OC), overwritten. */
@@ -138,8 +164,18 @@ export interface MatmulOp {
    * dweight (OC, C) += dout^T @ inp; dbias (OC) += column sums of dout.
    */
   backward(b: MatmulBackwardBindings, s: MatmulShape & { accumulateDinp?: boolean }): Dispatch[];
-  /** The general product. */
+  /** The general product, with {@link configFor}'s configuration. */
   gemm(d: GemmDesc): Dispatch[];
+  /** The configuration {@link gemm} uses for a product now. */
+  configFor(p: GemmProduct): MatmulConfig;
+  /** Products {@link gemm} was asked for that autotuning has not decided yet (none when off). */
+  pending(): GemmProduct[];
+  /**
+   * Decides `products` (default {@link pending}): from the cache, or by timing the candidates
+   * ("refresh" always times). True when a decision changed what {@link gemm} returns, so that
+   * dispatch lists recorded before should be recorded again. Does nothing when off.
+   */
+  tune(products?: GemmProduct[]): Promise<boolean>;
   /** dbias (OC) += sum over the N rows of dout (N, OC), in a fixed order. */
   biasBackward(b: { dbias: Binding; dout: Binding }, s: { N: number; OC: number }): Dispatch[];
   /** Frees the op's own buffers (the prepared dispatches free their params themselves). */

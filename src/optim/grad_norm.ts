@@ -16,7 +16,8 @@ import type { Gpu } from "../gpu/device.ts";
 import { type Binding, createBuffer, subRange, uploadBuffer } from "../gpu/buffer.ts";
 import { flatWindows } from "../gpu/window.ts";
 import { type Dispatch, grid, Kernel } from "../gpu/kernel.ts";
-import code from "../../kernels/grad_norm.wgsl" with { type: "text" };
+import { useSubgroups, withWorkgroupReductions } from "../gpu/workgroup_reduce.ts";
+import source from "../../kernels/grad_norm.wgsl" with { type: "text" };
 
 /** Elements per partial sum; must match WG * ITEMS in kernels/grad_norm.wgsl. */
 const PER_WORKGROUP = 256 * 16;
@@ -41,6 +42,11 @@ export interface GradNormOp {
 export interface GradNormOptions {
   /** Largest byte size of one binding (default `gpu.maxBinding`; tests make it small). */
   maxBinding?: number;
+  /**
+   * Reduce with subgroup shuffles (default: when the device has `subgroups`); either way gives
+   * the same bits.
+   */
+  subgroups?: boolean;
 }
 
 /** Compile the gradient-norm kernels. */
@@ -48,6 +54,11 @@ export async function createGradNorm(
   gpu: Gpu,
   options: GradNormOptions = {},
 ): Promise<GradNormOp> {
+  const code = withWorkgroupReductions(
+    source,
+    [{ name: "workgroup_sum", type: "f32", op: "sum" }],
+    useSubgroups(gpu, options.subgroups, "grad norm"),
+  );
   const [partialsKernel, finalize] = await Promise.all(
     ["grad_norm_partials", "grad_norm_finalize"].map((entryPoint) =>
       Kernel.create(gpu, { label: entryPoint, code, entryPoint })

@@ -36,6 +36,11 @@ export interface RunStart {
   rngState?: RngState;
   /** f16's dynamic loss scale when the checkpoint was saved (absent in other precisions). */
   lossScale?: number;
+  /**
+   * The step count the run saved with the checkpoint resumed from (a count fixed by
+   * --time-budget is kept across resumes), when resuming.
+   */
+  savedMaxSteps?: number;
   /** What rank 0 prints: where the run starts from. */
   notes: string[];
   /** What rank 0 warns about: checkpoints skipped and why, settings changed since the save. */
@@ -54,9 +59,13 @@ export async function loadStart(config: TrainConfig): Promise<RunStart> {
       `--seq-len ${config.seqLen} is longer than the model's context ${start.modelConfig.maxSeqLen}`,
     );
   }
-  if (start.checkpoint && config.maxSteps <= start.step) {
+  const maxSteps = config.maxSteps ?? start.savedMaxSteps;
+  if (start.checkpoint && maxSteps !== undefined && maxSteps <= start.step) {
+    const what = config.maxSteps !== null
+      ? `--max-steps ${maxSteps}`
+      : `the step count ${maxSteps} saved with it`;
     throw new OptionError(
-      `--max-steps ${config.maxSteps} is not above the step ${start.step} of ${start.checkpoint}, ` +
+      `${what} is not above the step ${start.step} of ${start.checkpoint}, ` +
         `so there is nothing left to train: give a --max-steps above ${start.step} to go on`,
     );
   }
@@ -147,6 +156,7 @@ async function fromCheckpoint(path: string, config: TrainConfig): Promise<RunSta
     v,
     loaderState: ck.loaderState,
     rngState: ck.rngState as RngState,
+    savedMaxSteps: saved.maxSteps ?? undefined,
     lossScale: (ck.trainerState as { lossScale?: number } | null)?.lossScale,
     notes: [`resuming from ${path} (step ${ck.step})`],
     warnings,

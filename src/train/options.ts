@@ -73,8 +73,15 @@ export const TRAIN_OPTIONS = {
   maxSteps: {
     type: "integer",
     min: 1,
-    default: { seed: 90_000, wordnet: 600, cpu: 300 },
-    help: "optimizer steps",
+    default: { seed: 90_000, wordnet: 600, cpu: null },
+    help: "optimizer steps (unset: as many as --time-budget allows, fixed after the first steps)",
+  },
+  timeBudget: {
+    type: "number",
+    min: 1,
+    default: { seed: null, wordnet: null, cpu: 600 },
+    help: "without --max-steps: seconds for the whole run, data preparation included; the " +
+      "first steps are timed, then the step count is fixed and printed",
   },
   batchSize: {
     type: "integer",
@@ -262,6 +269,11 @@ const CONFLICTS: { a: keyof TrainFlags; b: keyof TrainFlags; fix: string }[] = [
     fix: "--move-aside applies to a fresh run only; --resume continues the run in --out",
   },
   {
+    a: "maxSteps",
+    b: "timeBudget",
+    fix: "--max-steps fixes the step count, --time-budget sizes it by time: give one",
+  },
+  {
     a: "gradAccum",
     b: "totalBatchTokens",
     fix: "both set the tokens per step (batch-size x seq-len x grad-accum x ranks): give one",
@@ -313,6 +325,11 @@ export function resolveTrainConfig(
     config.seqLen,
     worldSize,
   );
+  if (config.maxSteps === null && config.timeBudget === null) {
+    throw new OptionError(
+      `recipe ${recipe} sets no step count here: give --max-steps or --time-budget`,
+    );
+  }
   if (config.minLr > config.lr) {
     throw new OptionError(`--min-lr: ${config.minLr} is above --lr ${config.lr}`);
   }

@@ -24,7 +24,8 @@ export class RunLog {
   lastValLoss: number | undefined;
 
   private constructor(
-    readonly maxSteps: number,
+    /** The run's step count, shown in every line; null until --time-budget has fixed it. */
+    public maxSteps: number | null,
     readonly metrics: MetricsWriter,
     readonly tensorboard: TensorBoardWriter,
   ) {}
@@ -33,7 +34,11 @@ export class RunLog {
    * Open the run's outputs in `out`. With `resumeStep`, metrics after that step are dropped
    * and TensorBoard is told to purge them, so a resumed run's curves continue seamlessly.
    */
-  static async open(out: string, maxSteps: number, resumeStep: number | null): Promise<RunLog> {
+  static async open(
+    out: string,
+    maxSteps: number | null,
+    resumeStep: number | null,
+  ): Promise<RunLog> {
     const metrics = await MetricsWriter.open(join(out, "metrics.jsonl"), { resumeStep });
     if (metrics.torn) {
       console.warn(`warning: ${metrics.path}: dropped a torn last line (a run killed mid-write)`);

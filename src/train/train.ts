@@ -20,6 +20,7 @@ import { DataLoader, EvalLoader, type LoaderState } from "../data/loader.ts";
 import { listSplit } from "../data/splits.ts";
 import { learningRate, scaledSchedule } from "../optim/schedule.ts";
 import type { Communicator } from "../distributed/communicator.ts";
+import { GradSync } from "../distributed/grad_sync.ts";
 import { formatDuration } from "../log/progress.ts";
 import { writeAtomic } from "../io/atomic.ts";
 import type { TrainConfig } from "./options.ts";
@@ -32,6 +33,7 @@ import { evaluate } from "./evaluate.ts";
 import { HellaSwagEval } from "./hellaswag.ts";
 import { peakTflops, trainingFlopsPerToken } from "./mfu.ts";
 import { sampleText } from "./sample.ts";
+import { describeSizing, stepsForBudget, StepSizer } from "./step_budget.ts";
 
 /** Run one rank of a training job. */
 export async function train(
@@ -42,6 +44,8 @@ export async function train(
   // Before anything else, so that a second trainer on this folder fails at once.
   using _lock = rank0 ? await claimRunFolder(config) : null;
   const start = await loadStart(config);
+  // null: --time-budget fixes it after timing the first steps (step_budget.ts).
+  let maxSteps = config.maxSteps ?? start.savedMaxSteps ?? null;
   const data = await ensureData(config.data, comm);
 
   // Data, model, optimizer and RNG, as of step `start.step` (the data first: it fails faster).
@@ -84,11 +88,15 @@ export async function train(
     : null;
   // The logs change only once the run is known to start.
   const log = rank0
-    ? await RunLog.open(config.out, config.maxSteps, config.resume ? start.step : null)
+    ? await RunLog.open(config.out, maxSteps, config.resume ? start.step : null)
     : null;
   log?.say(`recipe: ${config.recipe}: ${config.recipeReason}`);
   start.warnings.forEach((line) => log?.warn(line));
   start.notes.forEach((line) => log?.say(line));
+  // The model's matmuls tune (or read the cache) as it is created: rank 0 first, then the
+  // others read its choices from the cache, so every rank of a host runs the same kernels.
+  gpu.autotune = config.autotune;
+  if (!rank0) await comm.barrier();
   const model = await GPT2.create(gpu, start.modelConfig, {
     B,
     T,
@@ -97,6 +105,7 @@ export async function train(
     precision: config.precision,
     lossScale: { initial: start.lossScale },
   });
+  if (rank0) await comm.barrier();
   model.upload("params", start.params);
   if (start.m && start.v) {
     model.upload("m", start.m);
@@ -117,7 +126,7 @@ export async function train(
     writes: rank0,
     model,
     metadata: () => ({
-      config,
+      config: { ...config, maxSteps },
       modelConfig: start.modelConfig,
       loaderState: loader.state(),
       rngState: rng.state(),
@@ -126,15 +135,16 @@ export async function train(
     lastGood: start.checkpoint,
   });
 
-  const schedule = {
+  // Until --time-budget fixes maxSteps, only warmup steps run, whose lr does not depend on it.
+  const schedule = () => ({
     maxLr: config.lr,
     minLr: config.minLr,
     warmupSteps: config.warmupSteps,
-    maxSteps: config.maxSteps,
-  };
-  const lrOf = (step: number) => learningRate(step - 1, schedule);
-  const muonSchedule = scaledSchedule(schedule, config.muonLr);
-  const muonLrOf = (step: number) => learningRate(step - 1, muonSchedule);
+    maxSteps: maxSteps ?? Infinity,
+  });
+  const lrOf = (step: number) => learningRate(step - 1, schedule());
+  const muonLrOf = (step: number) =>
+    learningRate(step - 1, scaledSchedule(schedule(), config.muonLr));
   const every = (interval: number, step: number) => interval > 0 && step % interval === 0;
   const tokensPerStep = B * T * config.gradAccum * comm.worldSize;
   const peak = config.peakTflops ?? peakTflops(gpu.name);
@@ -145,44 +155,63 @@ export async function train(
   log?.say(
     `model ${modelName}: ${start.layoutFloats.toLocaleString("en-US")} parameters | ` +
       `${tokensPerStep.toLocaleString("en-US")} tokens/step = ${B} x ${T} x ${config.gradAccum} ` +
-      `accum x ${comm.worldSize} ranks | steps ${start.step}..${config.maxSteps}`,
+      `accum x ${comm.worldSize} ranks | steps ${start.step}..${maxSteps ?? "?"}`,
   );
-  /** Val loss at `step`, the mean over ranks: every rank calls it. */
+  /** Val loss at `step`, the mean over ranks: every rank calls it. Returns its seconds. */
   const evalAt = async (step: number) => {
     const t0 = performance.now();
     const loss = await evaluate(model, evalLoader!, comm);
-    log?.eval(step, loss, evalLoader!.steps, (performance.now() - t0) / 1000);
+    const seconds = (performance.now() - t0) / 1000;
+    log?.eval(step, loss, evalLoader!.steps, seconds);
     if (hellaswag) {
       const t1 = performance.now();
       const h = await hellaswag.score(model);
       log?.hellaswag(step, h.acc, h.accNorm, h.examples, (performance.now() - t1) / 1000);
     }
+    return (performance.now() - t0) / 1000;
   };
 
-  // Shared memory: the all-reduce Worker sums the gradients in place, without copies.
-  const gradsHost = comm.worldSize > 1 ? comm.hostBuffer(model.layout.totalFloats) : null;
+  // With ranks, the last micro-step averages the gradients bucket by bucket as the backward
+  // finishes them (the communicator's Worker reduces them in its shared buffer, in place).
+  using gradSync = comm.worldSize > 1 ? new GradSync(model, comm) : null;
   const started = performance.now();
   // f16's loss scale as of the last readback (for the logs and checkpoints).
   let lossScale = config.precision === "f16" ? await model.readLossScale() : undefined;
   // The last loss readback, for ms per step (which leaves out evals and saves).
   let since = { step: start.step, time: started };
-  if (start.step === 0 && evalLoader) await evalAt(0);
-  for (let step = start.step + 1; step <= config.maxSteps; step++) {
+  const evalS = start.step === 0 && evalLoader ? await evalAt(0) : 0;
+  let sizer = maxSteps === null
+    ? new StepSizer(config.timeBudget ?? 0, config.warmupSteps, {
+      gpu,
+      comm,
+      evalS,
+      evalInterval: config.evalInterval,
+      // One forward of a batch per sampled token, as long as an eval's batch.
+      sampleS: evalLoader ? config.sampleTokens * evalS / evalLoader.steps : 0,
+    })
+    : null;
+  for (let step = start.step + 1; step <= (maxSteps ?? Infinity); step++) {
     model.zeroGrads();
     for (let micro = 0; micro < config.gradAccum; micro++) {
       const batch = loader.next();
       model.uploadBatch(batch.inputs, batch.targets);
-      model.step();
-    }
-    if (gradsHost) {
-      await model.downloadInto("grads", gradsHost);
-      await comm.allReduceMean(gradsHost);
-      model.upload("grads", gradsHost);
+      if (gradSync && micro === config.gradAccum - 1) await gradSync.lastMicroStep();
+      else model.step();
     }
     model.optimizerStep(step, lrOf(step), muonLrOf(step));
+    const timing = sizer && await sizer.afterStep(step - start.step);
+    if (sizer && timing) {
+      maxSteps = stepsForBudget(timing);
+      if (log) log.maxSteps = maxSteps;
+      log?.say(describeSizing(timing, maxSteps, sizer.timedRange));
+      sizer = null;
+    }
 
-    const checkpointDue = step === config.maxSteps || every(config.checkpointInterval, step);
-    const evalDue = evalLoader !== null && every(config.evalInterval, step);
+    // Nothing is saved before the step count is fixed: a resume would not know it.
+    const checkpointDue = maxSteps !== null &&
+      (step === maxSteps || every(config.checkpointInterval, step));
+    const evalDue = evalLoader !== null &&
+      (every(config.evalInterval, step) || step === maxSteps);
     if (every(config.logInterval, step) || evalDue || checkpointDue) {
       // The loop's one wait on the GPU: the losses and grad norms of the steps since the last.
       const stats = await model.readStepStats();
@@ -208,7 +237,7 @@ export async function train(
           ms,
           tokensPerS: tokensPerStep / (ms / 1000),
           mfu: peak ? flopsPerStep / (ms / 1000) / (peak * 1e12) : undefined,
-          etaSeconds: (config.maxSteps - at) * ms / 1000,
+          etaSeconds: maxSteps === null ? undefined : (maxSteps - at) * ms / 1000,
           lossScale: at === step ? lossScale : undefined,
         });
       }
@@ -222,7 +251,7 @@ export async function train(
   log?.close();
   const seconds = (performance.now() - started) / 1000;
   log?.say(
-    `done: ${config.maxSteps - start.step} steps in ${formatDuration(seconds)} | ` +
+    `done: ${(maxSteps ?? start.step) - start.step} steps in ${formatDuration(seconds)} | ` +
       `train loss ${log.lastLoss?.toFixed(4) ?? "-"} | val loss ` +
       (log.firstValLoss === undefined
         ? "-"

@@ -12,10 +12,11 @@
  * as `deno run --cached-only -A tasks/bench.ts gpu`: `deno task` first caches every npm package
  * of deno.json, and fails offline.
  */
-import { requestGpu } from "../../gpu/device.ts";
+import { type AutotuneMode, requestGpu } from "../../gpu/device.ts";
 import { presetConfig } from "../../model/config.ts";
 import { type Precision, PRECISIONS } from "../../model/precision.ts";
 import { type FlagSpecs, formatHelp, parseFlags, UsageError } from "../flags.ts";
+import { AUTOTUNE_FLAG } from "../autotune_flag.ts";
 import { Budget, Reporter, type StageContext } from "./gpu_report.ts";
 import { type CeilingSizes, measureCeilings, reportAdapter } from "./gpu_ceilings.ts";
 import { measureMatmuls, measureOps, type OpShape } from "./gpu_ops.ts";
@@ -40,6 +41,8 @@ export const BENCH_GPU_FLAGS = {
     help: "seconds for the whole run; each stage gets a share, what does not fit is skipped",
     defaultText: "450, or 100 with --smoke",
   },
+  // What training gets (train's default is cached); a smoke run leaves the cache alone.
+  autotune: { ...AUTOTUNE_FLAG, defaultText: "cached, or off with --smoke" },
 } as const satisfies FlagSpecs;
 
 /** Each stage's share of the budget (time one leaves unused goes to the later ones). */
@@ -102,11 +105,12 @@ export async function main(args: string[]): Promise<void> {
   const report = await Reporter.open(values.out);
   const start = performance.now();
   try {
-    const gpu = await requestGpu();
+    const autotune = (values.autotune ?? (smoke ? "off" : "cached")) as AutotuneMode;
+    const gpu = await requestGpu({ autotune });
     console.log(
       `bench gpu${smoke ? " --smoke" : ""}: budget ${seconds} s, precisions ${
         precisions.join(",")
-      }`,
+      }, autotune ${autotune}`,
     );
     await reportAdapter(gpu, report);
     const ctx: StageContext = { gpu, report, budget, trials: p.trials, minSubmitS: p.minSubmitS };

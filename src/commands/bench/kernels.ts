@@ -16,6 +16,9 @@
  *                    f32, bf16 (f32 arithmetic), f16 (f16 products on a device with
  *                    shader-f16, else f32 arithmetic); default f32. dweight accumulates
  *                    into f32 in every precision, as in training.
+ *   --autotune MODE  off | cached | refresh: each product's configuration is tuned (or read
+ *                    from the cache) before it is timed (default off: the fixed defaults);
+ *                    not with --tiles, --variant or --k-chunk, which fix the configuration
  *
  * The whole training step (forward + classifier + backward) is timed by `bench model`
  * (src/commands/bench/model.ts), with {@link timeGpu} from here.
@@ -28,6 +31,8 @@ import { storageBytes, type StorageType } from "../../gpu/storage.ts";
 import { createMatmul, type GemmDesc, type MatmulOp } from "../../model/matmul.ts";
 import { defaultTiles, MATMUL_VARIANTS, type MatmulTiles } from "../../model/matmul_tiles.ts";
 import { peakTflops } from "../../train/mfu.ts";
+import { autotuneMode } from "../autotune_flag.ts";
+import { UsageError } from "../flags.ts";
 
 /** GPT-2 124M's linear layers: name, C (inputs), OC (outputs). */
 const SHAPES: [string, number, number][] = [
@@ -125,10 +130,18 @@ export async function main(args: string[]): Promise<void> {
       "peak-tflops": { type: "string" },
       "no-naive": { type: "boolean" },
       precision: { type: "string" },
+      autotune: { type: "string", default: "off" },
     },
   });
   const precisions = parsePrecisions(values.precision);
-  const gpu = await requestGpu();
+  const autotune = autotuneMode(values.autotune);
+  if (autotune !== "off" && (values.tiles || values.variant || values["k-chunk"])) {
+    throw new UsageError(
+      `--autotune ${autotune}: --tiles, --variant and --k-chunk fix the configuration; ` +
+        "give --autotune off or none of them",
+    );
+  }
+  const gpu = await requestGpu({ autotune });
   const B = positive("batch-size", values["batch-size"], gpu.isFallback ? 1 : 16);
   const T = positive("seq-len", values["seq-len"], gpu.isFallback ? 128 : 1024);
   const trials = positive("trials", values.trials, 3);
@@ -205,7 +218,9 @@ export async function main(args: string[]): Promise<void> {
       let seconds = NaN;
       for (const type of precisions) {
         const c: StorageType = product === "dweight" ? "f32" : type;
-        const tuned = ops.get(type)!.gemm({ ...desc, types: { a: type, b: type, c } });
+        const typed = { ...desc, types: { a: type, b: type, c } };
+        await ops.get(type)!.tune([typed]); // nothing unless --autotune
+        const tuned = ops.get(type)!.gemm(typed);
         const s = await timeGpu(gpu, () => submit(gpu, tuned), trials);
         destroyAll(tuned);
         totalSeconds.set(type, totalSeconds.get(type)! + s);

@@ -8,9 +8,12 @@
  *   --trials K          timed trials, the median is printed (default 3)
  *   --precision LIST    comma-separated precisions, each measured in turn and compared in a
  *                       last table (default f32,bf16)
+ *   --autotune MODE     off | cached | refresh: the matmul configurations (default off: the
+ *                       fixed defaults are measured unless tuning is asked for)
  */
 import { parseArgs } from "node:util";
 import { requestGpu } from "../../gpu/device.ts";
+import { autotuneMode } from "../autotune_flag.ts";
 import { presetConfig } from "../../model/config.ts";
 import { GPT2 } from "../../model/gpt2.ts";
 import { type Precision, PRECISIONS } from "../../model/precision.ts";
@@ -27,10 +30,11 @@ export async function main(args: string[]): Promise<void> {
       "seq-len": { type: "string" },
       trials: { type: "string" },
       precision: { type: "string", default: "f32,bf16" },
+      autotune: { type: "string", default: "off" },
     },
     strict: true,
   });
-  const gpu = await requestGpu({ log: true });
+  const gpu = await requestGpu({ log: true, autotune: autotuneMode(values.autotune) });
   const preset = values.model ?? (gpu.isFallback ? "tiny" : "gpt2");
   const config = presetConfig(preset);
   const int = (flag: string, value: string | undefined, fallback: number) => {

@@ -1,0 +1,107 @@
+/**
+ * Sizing a run by time (`--time-budget`, the cpu recipe's default): software adapters differ
+ * several-fold in speed, so a fixed step count would end in 7 minutes on one machine and 30 on
+ * another. The run times its first steps, then fixes `--max-steps` once, prints it, and trains
+ * like a run given that `--max-steps`: the steps it timed lie inside the lr warmup, whose
+ * learning rates do not depend on the step count, so the two runs are bit-identical.
+ */
+import type { Gpu } from "../gpu/device.ts";
+import type { Communicator } from "../distributed/communicator.ts";
+
+/** What a run has measured when it fixes its step count. */
+export interface StepTiming {
+  /** Seconds for the whole run, counted from the process start (data preparation included). */
+  budgetS: number;
+  /** Seconds since the process started. */
+  elapsedS: number;
+  /** Steps done so far. */
+  stepsDone: number;
+  /** Seconds per optimizer step, logging included. */
+  stepS: number;
+  /** Seconds per eval (0 without evals). */
+  evalS: number;
+  /** Steps between evals (0: none). */
+  evalInterval: number;
+  /** Seconds of work after the last step: the final eval and the sample. */
+  finalS: number;
+}
+
+/** The step count that ends the run within its budget: at least the steps already done. */
+export function stepsForBudget(t: StepTiming): number {
+  const perStep = t.stepS + (t.evalInterval > 0 ? t.evalS / t.evalInterval : 0);
+  const left = t.budgetS - t.elapsedS - t.finalS;
+  return t.stepsDone + Math.max(0, Math.floor(left / perStep));
+}
+
+/**
+ * How many steps to time before fixing the count: up to 5, within the warmup so that their
+ * learning rates do not depend on the count (a warmup of 0 leaves step 1, whose rate is the
+ * peak either way). Step 1 is not timed when there are others: it pays for first use.
+ */
+export function stepsToTime(warmupSteps: number): number {
+  return Math.max(1, Math.min(5, warmupSteps));
+}
+
+/** The line printed when the count is fixed. */
+export function describeSizing(t: StepTiming, steps: number, timedSteps: string): string {
+  return `time budget ${t.budgetS} s (--time-budget): ${t.stepS.toFixed(2)} s per step ` +
+    `(${timedSteps}), ${t.evalS.toFixed(1)} s per eval, ${t.finalS.toFixed(0)} s to finish, ` +
+    `${t.elapsedS.toFixed(0)} s gone -> ${steps} steps (--max-steps ${steps} reproduces this run)`;
+}
+
+/** Work after the last step besides the final eval: the checkpoint write, with room to spare. */
+const FINISH_MARGIN_S = 5;
+
+/**
+ * Times a fresh run's first steps, every rank alike. Call {@link afterStep} after each step's
+ * work is submitted; it waits for the GPU while timing and, after the last timed step, returns
+ * rank 0's measurements (broadcast, so every rank fixes the same count).
+ */
+export class StepSizer {
+  readonly timedSteps: number;
+  #clockFrom = 0;
+
+  constructor(
+    readonly budgetS: number,
+    warmupSteps: number,
+    readonly costs: {
+      gpu: Gpu;
+      comm: Communicator;
+      /** Seconds of one eval (0 without evals) and steps between evals. */
+      evalS: number;
+      evalInterval: number;
+      /** Seconds of the sample at the end (0 without one). */
+      sampleS: number;
+    },
+  ) {
+    this.timedSteps = stepsToTime(warmupSteps);
+    this.#clockFrom = performance.now(); // step 1's start, when it is the only one timed
+  }
+
+  /** After step `step` (1-based) is submitted: null, or the timing once the last is done. */
+  async afterStep(step: number): Promise<StepTiming | null> {
+    const { gpu, comm, evalS, evalInterval, sampleS } = this.costs;
+    await gpu.device.queue.onSubmittedWorkDone();
+    const now = performance.now();
+    if (step === 1 && this.timedSteps > 1) this.#clockFrom = now;
+    if (step < this.timedSteps) return null;
+    const timed = this.timedSteps > 1 ? this.timedSteps - 1 : 1;
+    // performance.now() counts from the process start.
+    const measured = new Float32Array([(now - this.#clockFrom) / 1000 / timed, now / 1000]);
+    await comm.broadcast(measured, 0);
+    return {
+      budgetS: this.budgetS,
+      elapsedS: measured[1],
+      stepsDone: step,
+      stepS: measured[0],
+      evalS,
+      evalInterval,
+      finalS: evalS + sampleS + FINISH_MARGIN_S,
+    };
+  }
+
+  /** Which steps were timed, for {@link describeSizing}. */
+  get timedRange(): string {
+    return this.timedSteps > 1 ? `steps 2-${this.timedSteps}` : "step 1";
+  }
+}
