@@ -40,7 +40,7 @@ import {
 } from "./matmul_split_k.ts";
 import { createMatmulKernels } from "./matmul_kernels.ts";
 import { createMatmulTuner } from "./matmul_tuner.ts";
-import source from "../../kernels/matmul.wgsl" with { type: "text" };
+import { MATMUL_WGSL as source } from "./matmul_source.ts";
 
 export type {
   ALayout,

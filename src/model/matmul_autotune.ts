@@ -17,7 +17,7 @@ import { writeAtomic } from "../io/atomic.ts";
 import { MATMUL_VARIANTS, type MatmulTiles, tileExtent } from "./matmul_tiles.ts";
 import { type GemmProduct, type MatmulConfig, typesKey } from "./matmul_types.ts";
 import { defaultSplitK, MAX_SPLIT_K } from "./matmul_split_k.ts";
-import matmulSource from "../../kernels/matmul.wgsl" with { type: "text" };
+import { MATMUL_WGSL as matmulSource } from "./matmul_source.ts";
 import splitKSource from "../../kernels/matmul_split_k.wgsl" with { type: "text" };
 
 const CACHE_VERSION = 1;

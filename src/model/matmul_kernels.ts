@@ -9,7 +9,7 @@ import { specializeWgsl } from "../gpu/specialize_wgsl.ts";
 import { specializeStorage } from "../gpu/storage.ts";
 import type { MatmulTiles } from "./matmul_tiles.ts";
 import { type GemmTypes, typesKey } from "./matmul_types.ts";
-import source from "../../kernels/matmul.wgsl" with { type: "text" };
+import { MATMUL_WGSL as source } from "./matmul_source.ts";
 
 /** The four (a, b) layouts every configuration is compiled for. */
 const LAYOUTS = [["mk", "nk"], ["mk", "kn"], ["km", "kn"], ["km", "nk"]] as const;

@@ -140,32 +140,27 @@ export async function measureOps(
     const e = elementBytes(type);
     // Attention, in executed FLOPs per causal (query, key) pair and head channel: the forward
     // 4 (q.k, p.v), the backward 14 (scores again, dp, dq; then scores, dp, dk, dv).
-    const attention = await createAttention(ctx.gpu, HS, { type });
     const qkv = s.floats(N * 3 * C, "qkv"), out = s.floats(N * C, "out");
     const dout = s.floats(N * C, "dout"), dqkv = s.floats(N * 3 * C, "dqkv");
     const lse = s.floats(B * NH * T, "lse"), delta = s.floats(B * NH * T, "delta");
     const pairs = B * NH * T * (T + 1) / 2, a = { B, T, C, NH };
-    const note = type === "f16" ? `f16 products: ${attention.f16Products}` : undefined;
-    await measureDispatches(
-      ctx,
-      {
-        stage,
-        name: "attention forward",
-        precision: type,
-        shape: dims,
-        flops: 4 * pairs * HS,
-        note,
-      },
-      () => attention.forward({ out, lse, qkv }, a),
-    );
-    await measureDispatches(ctx, {
-      stage,
-      name: "attention backward",
-      precision: type,
-      shape: dims,
-      flops: 14 * pairs * HS,
-      note,
-    }, () => attention.backward({ dqkv, delta, dout, qkv, out, lse }, a));
+    // Both kernel sets: per-row (the software adapters' default) and FA2-style tiles (GPUs').
+    for (const kernels of ["rows", "tiled"] as const) {
+      const attention = await createAttention(ctx.gpu, HS, { type, kernels });
+      const note = `${kernels} kernels` +
+        (type === "f16" ? `, f16 products: ${attention.f16Products}` : "");
+      const spec = { stage, precision: type, shape: dims, note };
+      await measureDispatches(
+        ctx,
+        { ...spec, name: "attention forward", flops: 4 * pairs * HS },
+        () => attention.forward({ out, lse, qkv }, a),
+      );
+      await measureDispatches(
+        ctx,
+        { ...spec, name: "attention backward", flops: 14 * pairs * HS },
+        () => attention.backward({ dqkv, delta, dout, qkv, out, lse }, a),
+      );
+    }
 
     // The classifier (lm_head, softmax, cross-entropy, dx, dwte): in the model's chunks, and in
     // as few as the device's binding limit allows.
