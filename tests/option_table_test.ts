@@ -19,20 +19,21 @@ const TABLE = {
   maxSteps: {
     type: "integer",
     min: 1,
-    default: { seed: 90000, wordnet: 600, cpu: 300 },
+    default: { seed: 90000, wordnet: 600, cpu: 300, fast: 20000 },
     help: "steps",
   },
   initFrom: { type: "string", default: null, help: "weights | checkpoint" },
   out: { type: "string", default: "out", env: "SM_MODEL_DIR", help: "output dir" },
   gradAccum: { type: "integer", min: 1, derived: "from --total", help: "micro-steps" },
   beta1: { type: "number", min: 0, max: 1, default: 0.9, help: "AdamW beta1" },
+  lr: { type: "number", default: { seed: 1e-2, wordnet: 3e-3, cpu: 3e-3 }, help: "lr" },
   dist: { type: "string", choices: ["socket", "mpi"], default: "socket", help: "transport" },
 } as const satisfies OptionTable;
 
 Deno.test("option table: flags are the config keys in kebab case", () => {
   assertEquals(
     Object.keys(TABLE).map(flagName),
-    ["max-steps", "init-from", "out", "grad-accum", "beta1", "dist"],
+    ["max-steps", "init-from", "out", "grad-accum", "beta1", "lr", "dist"],
   );
 });
 
@@ -42,9 +43,12 @@ Deno.test("option table: defaults per recipe, and how help shows them", () => {
     [90000, 600],
   );
   assertEquals(defaultFor(TABLE.maxSteps, "cpu"), 300);
+  // fast is built on seed: its own default where it has one, else the seed's.
+  assertEquals([defaultFor(TABLE.maxSteps, "fast"), defaultFor(TABLE.lr, "fast")], [20000, 1e-2]);
+  assertEquals(defaultText(TABLE.lr), "seed 0.01, wordnet 0.003, cpu 0.003, fast 0.01");
   assertEquals(defaultFor(TABLE.initFrom, "cpu"), null);
   assertEquals(defaultFor(TABLE.gradAccum, "seed"), undefined);
-  assertEquals(defaultText(TABLE.maxSteps), "seed 90000, wordnet 600, cpu 300");
+  assertEquals(defaultText(TABLE.maxSteps), "seed 90000, wordnet 600, cpu 300, fast 20000");
   assertEquals(defaultText(TABLE.out), "out, or $SM_MODEL_DIR");
   assertEquals(defaultText(TABLE.gradAccum), "from --total");
   assertEquals(defaultText(TABLE.initFrom), undefined);
@@ -56,7 +60,7 @@ Deno.test("option table: parsed flags keep 'not given' apart from a default", ()
   assertEquals(givenFromFlags(TABLE, values), { maxSteps: 5, dist: "mpi" });
   const help = formatHelp("x [flags]", specs);
   assert(help.includes("--max-steps N"), help);
-  assert(help.includes("steps (default seed 90000, wordnet 600, cpu 300)"), help);
+  assert(help.includes("steps (default seed 90000, wordnet 600, cpu 300, fast 20000)"), help);
   assert(help.includes("micro-steps (default from --total)"), help);
 });
 
@@ -66,7 +70,9 @@ Deno.test("option table: the markdown table is what deno fmt makes of it", async
   assertEquals(lines.length, 2 + Object.keys(TABLE).length);
   assertEquals(new Set(lines.map((l) => l.length)).size, 1, table);
   assert(
-    /\| `--max-steps N` +\| `90000` +\| `600` +\| `300` +\| steps; >= 1 +\|/.test(table),
+    /\| `--max-steps N` +\| `90000` +\| `600` +\| `300` +\| `20000` +\| steps; >= 1 +\|/.test(
+      table,
+    ),
     table,
   );
   assert(table.includes("weights \\| checkpoint"), table);

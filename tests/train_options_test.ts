@@ -1,7 +1,12 @@
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { parseFlags, UsageError } from "../src/commands/flags.ts";
 import { givenFromFlags, OptionError } from "../src/train/option_table.ts";
-import { resolveTrainConfig, TRAIN_FLAG_SPECS, TRAIN_OPTIONS } from "../src/train/options.ts";
+import {
+  RECIPES_HELP,
+  resolveTrainConfig,
+  TRAIN_FLAG_SPECS,
+  TRAIN_OPTIONS,
+} from "../src/train/options.ts";
 
 const given = (args: string[]) =>
   givenFromFlags(TRAIN_OPTIONS, parseFlags(args, TRAIN_FLAG_SPECS).values);
@@ -22,6 +27,26 @@ Deno.test("train options: the seed recipe is the default on a real GPU with --da
   assertEquals([c.logInterval, c.seed, c.sampleTokens], [10, 1337, 64]);
   assertEquals([c.initFrom, c.peakTflops, c.resume, c.moveAside], [null, null, false, false]);
   assertEquals([c.optimizer, c.muonLr], ["adamw", 0.02]);
+});
+
+Deno.test("train options: fast is the seed with Muon and 10B tokens, chosen only by --recipe", () => {
+  const fast = resolve(["--recipe", "fast", "--data", "shards"]);
+  const seed = resolve(["--data", "shards"]);
+  assertEquals([fast.recipe, fast.optimizer, fast.maxSteps], ["fast", "muon", 19_073]);
+  assertEquals(fast.maxSteps! * fast.batchSize * fast.seqLen * fast.gradAccum, 9_999_745_024);
+  // Every other default is the seed's.
+  const rest = (c: typeof seed) => ({
+    ...c,
+    recipe: 0,
+    recipeReason: 0,
+    optimizer: 0,
+    maxSteps: 0,
+  });
+  assertEquals(rest(fast), rest(seed));
+  assertEquals(resolve(["--recipe", "fast", "--optimizer", "adamw"]).optimizer, "adamw");
+  // --model gpt2 picks the seed recipe, never fast.
+  assertEquals(resolve(["--model", "gpt2"]).recipe, "seed");
+  assert(RECIPES_HELP.includes("--recipe fast only"));
 });
 
 Deno.test("train options: a GPU without --data gets the recipe sized to the WordNet corpus", () => {
@@ -55,7 +80,7 @@ Deno.test("train options: a GPU without --data gets the recipe sized to the Word
 });
 
 Deno.test("train options: --recipe wins over the adapter, --data and --model; flags over it", () => {
-  for (const recipe of ["seed", "wordnet", "cpu"] as const) {
+  for (const recipe of ["seed", "wordnet", "cpu", "fast"] as const) {
     for (const soft of [false, true]) {
       const c = resolve(["--recipe", recipe, "--model", "tiny", "--data", "d"], soft);
       assertEquals([c.recipe, c.recipeReason, c.model], [recipe, "--recipe", "tiny"]);
@@ -63,7 +88,7 @@ Deno.test("train options: --recipe wins over the adapter, --data and --model; fl
   }
   const c = resolve(["--recipe", "seed", "--max-steps", "7"], true);
   assertEquals([c.model, c.maxSteps, c.lr, c.gradAccum], ["gpt2", 7, 1e-2, 32]);
-  assertThrows(() => given(["--recipe", "fast"]), UsageError, '--recipe: "fast" is not one of');
+  assertThrows(() => given(["--recipe", "quick"]), UsageError, '--recipe: "quick" is not one of');
 });
 
 Deno.test("train options: the config keeps the fields checkpoints store, and no flag-only ones", () => {

@@ -10,12 +10,22 @@
 
 /**
  * The recipes a default can differ by: the GPT-2 124M seed recipe, one sized to the embedded
- * WordNet corpus on a GPU, and the small cpu one for a software adapter.
+ * WordNet corpus on a GPU, the small cpu one for a software adapter, and `fast`, the 124M with
+ * Muon, which changes a few of the seed's defaults.
  */
-export type Recipe = "seed" | "wordnet" | "cpu";
+export type Recipe = "seed" | "wordnet" | "cpu" | "fast";
 
 /** The recipes in the order help and docs list them. */
-export const RECIPE_NAMES = ["seed", "wordnet", "cpu"] as const satisfies readonly Recipe[];
+export const RECIPE_NAMES = ["seed", "wordnet", "cpu", "fast"] as const satisfies readonly Recipe[];
+
+/** Recipes built on another: where their own default is absent, their base's applies. */
+const RECIPE_BASE = { fast: "seed" } as const satisfies { readonly [R in Recipe]?: Recipe };
+type BasedRecipe = keyof typeof RECIPE_BASE;
+
+/** A default per recipe: every recipe's, except those with a base, which may leave it out. */
+export type PerRecipe =
+  & { readonly [R in Exclude<Recipe, BasedRecipe>]: OptionValue }
+  & { readonly [R in BasedRecipe]?: OptionValue };
 
 /** A resolved option value; `null` means unset (e.g. no `--init-from`). */
 export type OptionValue = string | number | boolean | null;
@@ -28,7 +38,7 @@ export interface OptionSpec {
   max?: number;
   choices?: readonly string[];
   /** One default for every recipe, one per recipe, or absent where `derived` says how. */
-  default?: OptionValue | { readonly [R in Recipe]: OptionValue };
+  default?: OptionValue | PerRecipe;
   /** Where the value comes from when not given and there is no `default`, for help and docs. */
   derived?: string;
   /** An environment variable that, when set, replaces the default (SageMaker's channels). */
@@ -45,7 +55,9 @@ type ValueOf<S extends OptionSpec> = S["type"] extends "boolean" ? boolean
   : number;
 
 type DefaultOf<S extends OptionSpec> = S extends { default: infer D }
-  ? D extends { readonly [R in Recipe]: infer A } ? A : D
+  ? D extends { readonly [R in Exclude<Recipe, BasedRecipe>]: infer A }
+    ? A | (D extends { readonly [R in BasedRecipe]: infer B } ? B : never)
+  : D
   : never;
 
 /** The options given on the command line, by config field. */
@@ -74,7 +86,9 @@ export function flagName(key: string): string {
 /** `spec`'s default under `recipe`; `undefined` when resolution derives it. */
 export function defaultFor(spec: OptionSpec, recipe: Recipe): OptionValue | undefined {
   const d = spec.default;
-  return d !== null && typeof d === "object" ? d[recipe] : d;
+  if (d === null || typeof d !== "object") return d;
+  const base = (RECIPE_BASE as { readonly [R in Recipe]?: Recipe })[recipe];
+  return recipe in d || !base ? (d as Record<Recipe, OptionValue>)[recipe] : defaultFor(spec, base);
 }
 
 /**
@@ -86,7 +100,7 @@ export function defaultText(spec: OptionSpec): string | undefined {
   if (d === undefined) return spec.derived;
   if (d === null) return undefined;
   const text = typeof d === "object"
-    ? RECIPE_NAMES.map((r) => `${r} ${d[r] ?? "none"}`).join(", ")
+    ? RECIPE_NAMES.map((r) => `${r} ${defaultFor(spec, r) ?? "none"}`).join(", ")
     : String(d);
   return spec.env ? `${text}, or $${spec.env}` : text;
 }
