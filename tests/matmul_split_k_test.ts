@@ -1,6 +1,7 @@
 /**
- * Split-K (src/model/matmul_split_k.ts): products over S slices of K summed in slice order
- * match the CPU reference at odd shapes (M, N, K not multiples of the tile or of S) for f32,
+ * Split-K (src/model/matmul_split_k.ts): products over S slices of K summed in slice order,
+ * with the adapter's default tiles and with the GPUs' tiled kernels, match the CPU reference at
+ * odd shapes (M, N, K not multiples of the tile or of S) for f32,
  * bf16 and f16 storage, with and without accumulation and bias, and give the same bits when
  * run again. Tolerances as in matmul_test.ts: f32 1e-5 relative and absolute; a 16-bit c is
  * the f32 result rounded once (2^-8 relative for bf16, 2^-10 for f16); f16 products add
@@ -13,6 +14,7 @@ import { readBuffer } from "../src/gpu/buffer.ts";
 import { type Dispatch, submit } from "../src/gpu/kernel.ts";
 import { readStorage, roundTo, type StorageType, uploadStorage } from "../src/gpu/storage.ts";
 import { createMatmul, type GemmDesc, type GemmTypes } from "../src/model/matmul.ts";
+import { MATMUL_VARIANTS, type MatmulTiles } from "../src/model/matmul_tiles.ts";
 
 const [M, N, K] = [37, 45, 61];
 const TOL = { f32: 1e-5, bf16: 2 ** -8 + 1e-5, f16: 2 ** -10 + 1e-5 };
@@ -57,11 +59,16 @@ for (const type of ["f32", "bf16", "f16"] as const) {
     const stored = (x: Float32Array) => roundTo(type, x);
     const a = stored(randomFloats(M * K, 1)), b = stored(randomFloats(K * N, 2));
     const bias = stored(randomFloats(N, 3));
-    for (const S of [2, 3, 7]) {
-      const op = await createMatmul(gpu, { type, splitK: S });
+    // The adapter's default tiles at three slice counts, and the GPUs' tiled kernels at one.
+    const runs: { S: number; tiles?: MatmulTiles; name: string }[] = [
+      ...[2, 3, 7].map((S) => ({ S, name: "" })),
+      { S: 3, tiles: MATMUL_VARIANTS.tiled_64_bk16, name: " tiled_64_bk16" },
+    ];
+    for (const { S, tiles, name } of runs) {
+      const op = await createMatmul(gpu, { type, splitK: S, tiles });
       for (const p of products(type)) {
         await t.step(
-          `S=${S} ${p.aLayout}@${p.bLayout} c ${p.c}${p.accumulate ? " +=" : ""}`,
+          `S=${S}${name} ${p.aLayout}@${p.bLayout} c ${p.c}${p.accumulate ? " +=" : ""}`,
           async () => {
             const c0 = roundTo(p.c, randomFloats(M * N, 4));
             const types: GemmTypes = { a: type, b: type, c: p.c };
