@@ -1,6 +1,7 @@
 /**
- * GPT-2 on the GPU: flat parameter, gradient and AdamW buffers, an activation arena sized once
- * for (B, T), and fixed lists of prepared dispatches recorded once and replayed every step.
+ * GPT-2 on the GPU: flat parameter, gradient and AdamW buffers (gpt2_buffers.ts), an
+ * activation arena sized once for (B, T), and fixed lists of prepared dispatches recorded once
+ * and replayed every step.
  *
  *   step()       one micro-step: forward, fused classifier (loss, dlogits, dwte), backward;
  *                parameter gradients accumulate (+=) until zeroGrads().
@@ -16,19 +17,12 @@
  * which AdamW rewrites with every step and upload() refreshes.
  */
 import type { Gpu } from "../gpu/device.ts";
-import {
-  type Binding,
-  createBuffer,
-  readF32,
-  readInto,
-  subRange,
-  writeBuffer,
-} from "../gpu/buffer.ts";
+import { readF32, subRange, writeBuffer } from "../gpu/buffer.ts";
 import type { Dispatch } from "../gpu/kernel.ts";
-import { elementBytes, storageBytes, type StorageType } from "../gpu/storage.ts";
+import { elementBytes, type StorageType } from "../gpu/storage.ts";
 import type { GPT2Config } from "./config.ts";
 import { activationStorage, type Precision } from "./precision.ts";
-import { type ParamLayout, paramLayout, type ParamTensor } from "./params.ts";
+import { paramLayout } from "./params.ts";
 import { buildTokenIndex, tokenIndexLength } from "./embedding.ts";
 import {
   createGpt2Ops,
@@ -40,6 +34,7 @@ import {
 import { StepHistory, type StepStats } from "./step_stats.ts";
 import { type GradSegment, tensorRanges } from "./grad_segments.ts";
 import { checkShape, type GPT2Shape } from "./gpt2_shape.ts";
+import { Gpt2Buffers } from "./gpt2_buffers.ts";
 import { Gpt2Optimizer, type OptimizerConfig, weightCopyDispatches } from "./gpt2_optimizer.ts";
 
 /** The dynamic loss scale of an f16 model (see {@link GPT2.readLossScale}). */
@@ -50,28 +45,18 @@ export interface LossScaleState {
   skippedSteps: number;
 }
 
-/** The four flat buffers with the same layout. */
-export type FlatName = "params" | "grads" | "m" | "v";
+export type { FlatName } from "./gpt2_buffers.ts";
 
 export type { OptimizerConfig } from "./gpt2_optimizer.ts";
 export type { GPT2Shape } from "./gpt2_shape.ts";
 
 /** A GPT-2 built for one (B, T) on one device. */
-export class GPT2 {
-  readonly layout: ParamLayout;
-  /** Flat buffers of `layout.totalFloats` floats each. */
-  readonly params: GPUBuffer;
-  readonly grads: GPUBuffer;
-  readonly m: GPUBuffer;
-  readonly v: GPUBuffer;
+export class GPT2 extends Gpt2Buffers {
   /** Token ids (B,T) u32, uploaded by uploadBatch. */
   readonly inputs: GPUBuffer;
   readonly targets: GPUBuffer;
   /** The inputs grouped by token, for the deterministic dwte backward (see embedding.ts). */
   readonly tokenIndex: GPUBuffer;
-  /** The weights the kernels read: `params`, or its working copy in the storage type. */
-  readonly weights: GPUBuffer;
-  #buffers: GPUBuffer[] = [];
   #activationBytes = 0;
   /** Dispatches to destroy with the model (the graph's and the optimizer's). */
   #dispatches: Dispatch[] = [];
@@ -96,35 +81,26 @@ export class GPT2 {
   #optimizer: Gpt2Optimizer | null = null;
 
   private constructor(
-    readonly gpu: Gpu,
+    gpu: Gpu,
     readonly config: GPT2Config,
     readonly B: number,
     readonly T: number,
     readonly gradAccumSteps: number,
     readonly historySteps: number,
     readonly precision: Precision,
-    /** Storage type of activations, their gradients and `weights`. */
-    readonly type: StorageType,
+    type: StorageType,
   ) {
-    this.layout = paramLayout(config);
-    const bytes = this.layout.totalFloats * 4;
-    this.params = this.#alloc(bytes / 4, "params");
-    this.weights = type === "f32"
-      ? this.params
-      : this.#allocBytes(storageBytes(type, this.layout.totalFloats), `${type} weight copy`);
-    this.grads = this.#alloc(bytes / 4, "grads");
-    this.m = this.#alloc(bytes / 4, "adamw m");
-    this.v = this.#alloc(bytes / 4, "adamw v");
-    this.inputs = this.#alloc(B * T, "inputs");
-    this.targets = this.#alloc(B * T, "targets");
-    this.tokenIndex = this.#alloc(tokenIndexLength(B * T), "token index");
-    this.#normScale = this.#alloc(2, "grad norm and clip scale");
-    this.#lossSlots = this.#alloc(gradAccumSteps + 1, "mean loss per micro-step, eval loss");
-    if (type === "f16") this.#lossScale = this.#alloc(4, "loss scale");
+    super(gpu, paramLayout(config), type);
+    this.inputs = this.allocFloats(B * T, "inputs");
+    this.targets = this.allocFloats(B * T, "targets");
+    this.tokenIndex = this.allocFloats(tokenIndexLength(B * T), "token index");
+    this.#normScale = this.allocFloats(2, "grad norm and clip scale");
+    this.#lossSlots = this.allocFloats(gradAccumSteps + 1, "mean loss per micro-step, eval loss");
+    if (type === "f16") this.#lossScale = this.allocFloats(4, "loss scale");
     const recordFloats = StepHistory.recordFloats(gradAccumSteps, this.#lossScale !== null);
     this.#history = new StepHistory(
       gpu,
-      this.#alloc(historySteps * recordFloats, "step stats history"),
+      this.allocFloats(historySteps * recordFloats, "step stats history"),
       historySteps,
       gradAccumSteps,
       this.#lossScale,
@@ -180,7 +156,7 @@ export class GPT2 {
         });
       model.#graph = record((bytes, label) => {
         model.#activationBytes += bytes;
-        arena.push(model.#allocBytes(bytes, label));
+        arena.push(model.allocBytes(bytes, label));
         return arena.at(-1)!;
       });
       // Recording names the products; --autotune may then choose other matmul configurations
@@ -207,21 +183,6 @@ export class GPT2 {
    */
   get activationBytes(): number {
     return this.#activationBytes;
-  }
-
-  #alloc(floats: number, label: string): GPUBuffer {
-    return this.#allocBytes(floats * 4, label);
-  }
-
-  #allocBytes(bytes: number, label: string): GPUBuffer {
-    const buffer = createBuffer(this.gpu, bytes, label);
-    this.#buffers.push(buffer);
-    return buffer;
-  }
-
-  /** The range of `tensor` in one of the flat buffers. */
-  view(flat: FlatName, tensor: ParamTensor): Binding {
-    return subRange(this[flat], tensor.offset * 4, tensor.size * 4);
   }
 
   /** Queue the micro-batch: inputs and targets (B,T) token ids. */
@@ -431,66 +392,23 @@ export class GPT2 {
     return losses;
   }
 
-  /** Upload a whole flat buffer (`layout.totalFloats` floats). */
-  upload(flat: FlatName, data: Float32Array): void {
-    if (data.length !== this.layout.totalFloats) {
-      throw new RangeError(
-        `upload ${flat}: want ${this.layout.totalFloats} floats, got ${data.length}`,
-      );
-    }
-    writeBuffer(this.gpu, this[flat], data as Float32Array<ArrayBuffer>);
-    if (flat === "params") this.#refreshWeights(0, this.layout.totalFloats);
-  }
-
-  /** Upload one named tensor (e.g. "h.0.attn.c_attn.weight", our (out, in) layout). */
-  uploadTensor(flat: FlatName, name: string, data: Float32Array): void {
-    const tensor = this.layout.get(name);
-    if (data.length !== tensor.size) {
-      throw new RangeError(
-        `upload ${flat} "${name}": want ${tensor.size} floats, got ${data.length}`,
-      );
-    }
-    writeBuffer(this.gpu, this.view(flat, tensor), data as Float32Array<ArrayBuffer>);
-    if (flat === "params") this.#refreshWeights(tensor.offset, tensor.offset + tensor.size);
+  /** Free every buffer and prepared dispatch. */
+  override destroy(): void {
+    for (const d of this.#dispatches) d.destroy();
+    this.#optimizer?.destroy();
+    this.#optimizer = null;
+    if (this.#ops) destroyGpt2Ops(this.#ops);
+    this.#dispatches = [];
+    super.destroy();
   }
 
   /** Submit a refresh of the working copy of `[start, end)` after an upload (f32: nothing). */
-  #refreshWeights(start: number, end: number): void {
+  protected override refreshWeights(start: number, end: number): void {
     if (this.weights === this.params) return;
     const dispatches = weightCopyDispatches(this.#ops, this, this.type, start, end);
     const encoder = this.gpu.device.createCommandEncoder();
     this.#encode(encoder, dispatches);
     this.gpu.device.queue.submit([encoder.finish()]);
     for (const d of dispatches) d.destroy(); // wgpu frees them once the GPU is done
-  }
-
-  /** Read back one named tensor. Waits for the GPU. */
-  async downloadTensor(flat: FlatName, name: string): Promise<Float32Array> {
-    return await readF32(this.gpu, this.view(flat, this.layout.get(name)));
-  }
-
-  /** Read back a whole flat buffer. Waits for the GPU. */
-  async download(flat: FlatName): Promise<Float32Array> {
-    return await readF32(this.gpu, this.#whole(flat));
-  }
-
-  /** Read back a whole flat buffer into `out` (`layout.totalFloats` floats). Waits for the GPU. */
-  async downloadInto(flat: FlatName, out: Float32Array): Promise<void> {
-    await readInto(this.gpu, this.#whole(flat), out);
-  }
-
-  #whole(flat: FlatName): Binding {
-    return subRange(this[flat], 0, this.layout.totalFloats * 4);
-  }
-
-  /** Free every buffer and prepared dispatch. */
-  destroy(): void {
-    for (const d of this.#dispatches) d.destroy();
-    for (const b of this.#buffers) b.destroy();
-    this.#optimizer?.destroy();
-    this.#optimizer = null;
-    if (this.#ops) destroyGpt2Ops(this.#ops);
-    this.#dispatches = [];
-    this.#buffers = [];
   }
 }
