@@ -61,6 +61,9 @@ export function tinyRunArgs(data: string, out: string, extra: string[] = []): st
     "3",
     "--sample-tokens",
     "0",
+    // The cpu recipe's Muon would apply: the tests of AdamW's path pin it.
+    "--optimizer",
+    "adamw",
     ...extra,
   ];
 }

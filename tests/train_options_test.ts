@@ -152,8 +152,9 @@ Deno.test("train options: a software adapter gets the cpu recipe; flags still wi
   assertEquals(c.lr, 1e-3);
   // Sized by time: the step count is fixed after timing the first steps (step_budget.ts).
   assertEquals([c.maxSteps, c.timeBudget], [null, 600]);
-  assertEquals([c.batchSize, c.seqLen, c.gradAccum, c.minLr], [8, 64, 1, 3e-4]);
-  assertEquals([c.evalInterval, c.evalSteps, c.logInterval, c.sampleTokens], [50, 8, 1, 48]);
+  assertEquals([c.batchSize, c.seqLen, c.gradAccum, c.minLr], [4, 64, 1, 3e-4]);
+  assertEquals([c.evalInterval, c.evalSteps, c.logInterval, c.sampleTokens], [100, 16, 1, 48]);
+  assertEquals([c.optimizer, c.muonLr], ["muon", 0.02]);
   assertEquals(resolve(["--model", "gpt2"], true).recipe, "seed");
   assertEquals(resolve(["--model", "tiny"], false).recipe, "cpu");
   assertEquals(resolve(["--model", "gpt2-xl"], true).recipeReason, "--model gpt2-xl");

@@ -23,7 +23,7 @@ Deno.test({
         ...["--batch-size", "4", "--seq-len", "32", "--grad-accum", "1"],
         ...["--lr", "1e-3", "--min-lr", "1e-3", "--warmup-steps", "0"],
         ...["--weight-decay", "0.1", "--grad-clip", "1.0", "--eval-interval", "0"],
-        ...["--sample-tokens", "0"],
+        ...["--sample-tokens", "0", "--optimizer", "adamw"],
       ]);
       const got = await trainLosses(out);
       const want: number[] = JSON.parse(

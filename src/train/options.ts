@@ -90,7 +90,7 @@ export const TRAIN_OPTIONS = {
   batchSize: {
     type: "integer",
     min: 1,
-    default: { seed: 16, wordnet: 32, cpu: 8 },
+    default: { seed: 16, wordnet: 32, cpu: 4 },
     help: "sequences per micro-batch per rank",
   },
   seqLen: {
@@ -143,7 +143,7 @@ export const TRAIN_OPTIONS = {
   optimizer: {
     type: "string",
     choices: ["adamw", "muon"],
-    default: { seed: "adamw", wordnet: "adamw", cpu: "adamw", fast: "muon" },
+    default: { seed: "adamw", wordnet: "adamw", cpu: "muon", fast: "muon" },
     help: "muon: Muon for the 2-D weights inside the blocks, AdamW for embeddings and gains",
   },
   muonLr: {
@@ -169,13 +169,13 @@ export const TRAIN_OPTIONS = {
   evalInterval: {
     type: "integer",
     min: 0,
-    default: { seed: 1000, wordnet: 30, cpu: 50 },
+    default: { seed: 1000, wordnet: 30, cpu: 100 },
     help: "steps between evals (0 = never)",
   },
   evalSteps: {
     type: "integer",
     min: 1,
-    default: { seed: 100, wordnet: 20, cpu: 8 },
+    default: { seed: 100, wordnet: 20, cpu: 16 },
     help: "val batches per eval",
   },
   hellaswag: {
