@@ -5,7 +5,12 @@
  */
 import { assert, assertEquals } from "./_assert.ts";
 import { join } from "node:path";
-import { describeSizing, stepsForBudget, stepsToTime } from "../src/train/step_budget.ts";
+import {
+  clockFrom,
+  describeSizing,
+  stepsForBudget,
+  stepsToTime,
+} from "../src/train/step_budget.ts";
 import { runTrain, tinyRunArgs, trainLosses, trainOutcome, writeTokenData } from "./_train_run.ts";
 
 const TIMING = {
@@ -23,7 +28,10 @@ Deno.test("step budget: steps that fit what is left, evals amortised, never fewe
   assertEquals(stepsForBudget(TIMING), 5 + 458);
   assertEquals(stepsForBudget({ ...TIMING, evalInterval: 0 }), 5 + 550);
   assertEquals(stepsForBudget({ ...TIMING, elapsedS: 700 }), 5);
-  assertEquals([20, 3, 1, 0].map(stepsToTime), [5, 3, 1, 1]);
+  // The last warmup step up to 20, timed over up to 10 steps before it, never from step 0 when
+  // there is another.
+  assertEquals([30, 20, 3, 1, 0].map(stepsToTime), [20, 20, 3, 1, 1]);
+  assertEquals([20, 11, 4, 2, 1].map(clockFrom), [10, 1, 1, 1, 0]);
   assert(describeSizing(TIMING, 463, "steps 2-5").endsWith("--max-steps 463 reproduces this run)"));
 });
 

@@ -34,12 +34,20 @@ export function stepsForBudget(t: StepTiming): number {
 }
 
 /**
- * How many steps to time before fixing the count: up to 5, within the warmup so that their
- * learning rates do not depend on the count (a warmup of 0 leaves step 1, whose rate is the
- * peak either way). Step 1 is not timed when there are others: it pays for first use.
+ * The step after which the count is fixed: the warmup's last, up to step 20, so that the rates
+ * of the steps before it do not depend on the count (a warmup of 0 leaves step 1, whose rate is
+ * the peak either way).
  */
 export function stepsToTime(warmupSteps: number): number {
-  return Math.max(1, Math.min(5, warmupSteps));
+  return Math.max(1, Math.min(20, warmupSteps));
+}
+
+/**
+ * The step after which the clock starts: up to 10 steps before {@link stepsToTime}'s, never
+ * step 0 when there are others, since the first steps pay for first use (0: from the start).
+ */
+export function clockFrom(lastTimed: number): number {
+  return lastTimed > 1 ? Math.max(1, lastTimed - 10) : 0;
 }
 
 /** The line printed when the count is fixed. */
@@ -59,6 +67,7 @@ const FINISH_MARGIN_S = 5;
  */
 export class StepSizer {
   readonly timedSteps: number;
+  readonly clockFrom: number;
   #clockFrom = 0;
 
   constructor(
@@ -75,17 +84,19 @@ export class StepSizer {
     },
   ) {
     this.timedSteps = stepsToTime(warmupSteps);
+    this.clockFrom = clockFrom(this.timedSteps);
     this.#clockFrom = performance.now(); // step 1's start, when it is the only one timed
   }
 
   /** After step `step` (1-based) is submitted: null, or the timing once the last is done. */
   async afterStep(step: number): Promise<StepTiming | null> {
     const { gpu, comm, evalS, evalInterval, sampleS } = this.costs;
+    if (step !== this.clockFrom && step !== this.timedSteps) return null;
     await gpu.device.queue.onSubmittedWorkDone();
     const now = performance.now();
-    if (step === 1 && this.timedSteps > 1) this.#clockFrom = now;
+    if (step === this.clockFrom) this.#clockFrom = now;
     if (step < this.timedSteps) return null;
-    const timed = this.timedSteps > 1 ? this.timedSteps - 1 : 1;
+    const timed = this.timedSteps - this.clockFrom;
     // performance.now() counts from the process start.
     const measured = new Float32Array([(now - this.#clockFrom) / 1000 / timed, now / 1000]);
     await comm.broadcast(measured, 0);
@@ -102,6 +113,6 @@ export class StepSizer {
 
   /** Which steps were timed, for {@link describeSizing}. */
   get timedRange(): string {
-    return this.timedSteps > 1 ? `steps 2-${this.timedSteps}` : "step 1";
+    return this.timedSteps > 1 ? `steps ${this.clockFrom + 1}-${this.timedSteps}` : "step 1";
   }
 }
