@@ -208,6 +208,21 @@ Deno.test("precision: 10 AdamW steps of the tiny model in bf16 and in f16 stay w
   }
 });
 
+Deno.test("precision: f16 starts from a given loss-scale state (a resume's scale and skip count)", async () => {
+  const gpu = await requestGpu();
+  const model = await GPT2.create(gpu, presetConfig("tiny"), {
+    B: 1,
+    T: 8,
+    precision: "f16",
+    lossScale: { initial: 1024, skippedSteps: 7 },
+  });
+  try {
+    assertEquals(await model.readLossScale(), { scale: 1024, skippedSteps: 7 });
+  } finally {
+    model.destroy();
+  }
+});
+
 Deno.test("precision: f16 forced overflow (a huge initial loss scale) skips the step and halves the scale; training goes on, weights stay finite", async () => {
   const gpu = await requestGpu();
   const config = presetConfig("tiny");

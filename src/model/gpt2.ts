@@ -126,13 +126,13 @@ export class GPT2 extends Gpt2Buffers {
     { B, T, gradAccumSteps = 1, historySteps = 1, precision = "f32", lossScale = {} }: GPT2Shape,
   ): Promise<GPT2> {
     const type = activationStorage(precision);
-    const { initial = 2 ** 16, growthInterval = 2000 } = lossScale;
+    const { initial = 2 ** 16, growthInterval = 2000, skippedSteps = 0 } = lossScale;
     checkShape(gpu, config, { B, T, gradAccumSteps, historySteps, type, initialScale: initial });
     const model = new GPT2(gpu, config, B, T, gradAccumSteps, historySteps, precision, type);
     try {
       if (model.#lossScale) {
         model.#growthInterval = growthInterval;
-        writeBuffer(gpu, model.#lossScale, new Float32Array([initial, 0, 0, 0]));
+        writeBuffer(gpu, model.#lossScale, new Float32Array([initial, 0, skippedSteps, 0]));
       }
       const ops = model.#ops = await createGpt2Ops(gpu, config, type);
       const arena: GPUBuffer[] = [];

@@ -27,9 +27,10 @@ export interface GPT2Shape {
   precision?: Precision;
   /**
    * f16's dynamic loss scaling: the initial scale (default 2^16) and the good steps in a row
-   * that double it (default 2000), PyTorch GradScaler's defaults.
+   * that double it (default 2000), PyTorch GradScaler's defaults; the steps skipped so far
+   * (default 0; a resumed run carries its count on).
    */
-  lossScale?: { initial?: number; growthInterval?: number };
+  lossScale?: { initial?: number; growthInterval?: number; skippedSteps?: number };
 }
 
 /** Throws a RangeError naming the first value of the shape that does not fit. */

@@ -36,6 +36,8 @@ export interface RunStart {
   rngState?: RngState;
   /** f16's dynamic loss scale when the checkpoint was saved (absent in other precisions). */
   lossScale?: number;
+  /** f16's steps skipped for overflow before the checkpoint (absent in other precisions). */
+  skippedSteps?: number;
   /**
    * The step count the run saved with the checkpoint resumed from (a count fixed by
    * --time-budget is kept across resumes), when resuming.
@@ -45,6 +47,12 @@ export interface RunStart {
   notes: string[];
   /** What rank 0 warns about: checkpoints skipped and why, settings changed since the save. */
   warnings: string[];
+}
+
+/** What the trainer saves in a checkpoint beside the weights: f16's loss-scale state. */
+export interface TrainerState {
+  lossScale?: number;
+  skippedSteps?: number;
 }
 
 /** Load or initialise the starting state for `config`. */
@@ -157,7 +165,8 @@ async function fromCheckpoint(path: string, config: TrainConfig): Promise<RunSta
     loaderState: ck.loaderState,
     rngState: ck.rngState as RngState,
     savedMaxSteps: saved.maxSteps ?? undefined,
-    lossScale: (ck.trainerState as { lossScale?: number } | null)?.lossScale,
+    lossScale: (ck.trainerState as TrainerState | null)?.lossScale,
+    skippedSteps: (ck.trainerState as TrainerState | null)?.skippedSteps,
     notes: [`resuming from ${path} (step ${ck.step})`],
     warnings,
   };

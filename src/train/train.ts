@@ -103,7 +103,7 @@ export async function train(
     gradAccumSteps: config.gradAccum,
     historySteps: config.logInterval,
     precision: config.precision,
-    lossScale: { initial: start.lossScale },
+    lossScale: { initial: start.lossScale, skippedSteps: start.skippedSteps },
   });
   if (rank0) await comm.barrier();
   model.upload("params", start.params);
@@ -130,7 +130,9 @@ export async function train(
       modelConfig: start.modelConfig,
       loaderState: loader.state(),
       rngState: rng.state(),
-      trainerState: lossScale ? { lossScale: lossScale.scale } : null,
+      trainerState: lossScale
+        ? { lossScale: lossScale.scale, skippedSteps: lossScale.skippedSteps }
+        : null,
     }),
     lastGood: start.checkpoint,
   });
