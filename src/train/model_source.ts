@@ -50,13 +50,18 @@ export interface RunStart {
 }
 
 /** What the trainer saves in a checkpoint beside the weights: f16's loss-scale state. */
-export interface TrainerState {
+interface TrainerState {
   lossScale?: number;
   skippedSteps?: number;
 }
 
-/** Load or initialise the starting state for `config`. */
-export async function loadStart(config: TrainConfig): Promise<RunStart> {
+/**
+ * Load or initialise the starting state for `config`, with the step count to train to:
+ * --max-steps, else the one a resumed run saved, else null (--time-budget fixes it).
+ */
+export async function loadStart(
+  config: TrainConfig,
+): Promise<RunStart & { maxSteps: number | null }> {
   const start = config.resume
     ? await fromNewestCheckpoint(config)
     : config.initFrom
@@ -67,8 +72,8 @@ export async function loadStart(config: TrainConfig): Promise<RunStart> {
       `--seq-len ${config.seqLen} is longer than the model's context ${start.modelConfig.maxSeqLen}`,
     );
   }
-  const maxSteps = config.maxSteps ?? start.savedMaxSteps;
-  if (start.checkpoint && maxSteps !== undefined && maxSteps <= start.step) {
+  const maxSteps = config.maxSteps ?? start.savedMaxSteps ?? null;
+  if (start.checkpoint && maxSteps !== null && maxSteps <= start.step) {
     const what = config.maxSteps !== null
       ? `--max-steps ${maxSteps}`
       : `the step count ${maxSteps} saved with it`;
@@ -77,7 +82,7 @@ export async function loadStart(config: TrainConfig): Promise<RunStart> {
         `so there is nothing left to train: give a --max-steps above ${start.step} to go on`,
     );
   }
-  return start;
+  return { ...start, maxSteps };
 }
 
 async function fromWeights(path: string): Promise<RunStart> {

@@ -69,13 +69,14 @@ const FINISH_MARGIN_S = 5;
 
 /**
  * Times a fresh run's first steps, every rank alike. Call {@link afterStep} after each step's
- * work is submitted; it waits for the GPU while timing and, after the last timed step, returns
- * rank 0's measurements (broadcast, so every rank fixes the same count).
+ * work is submitted; it waits for the GPU while timing and, after the last timed step, fixes
+ * the count from rank 0's measurements (broadcast, so every rank fixes the same one).
  */
 export class StepSizer {
   readonly timedSteps: number;
+  /** The step after which the clock starts (0: at construction). */
   readonly clockFrom: number;
-  #clockFrom = 0;
+  #clockStart = 0;
 
   constructor(
     readonly budgetS: number,
@@ -92,22 +93,25 @@ export class StepSizer {
   ) {
     this.timedSteps = stepsToTime(warmupSteps);
     this.clockFrom = clockFrom(this.timedSteps);
-    this.#clockFrom = performance.now(); // step 1's start, when it is the only one timed
+    this.#clockStart = performance.now(); // step 1's start, when it is the only one timed
   }
 
-  /** After step `step` (1-based) is submitted: null, or the timing once the last is done. */
-  async afterStep(step: number): Promise<StepTiming | null> {
+  /**
+   * After step `step` (1-based) is submitted: null, or once the last timed step is done, the
+   * step count and the line that reports it.
+   */
+  async afterStep(step: number): Promise<{ steps: number; line: string } | null> {
     const { gpu, comm, evalS, evalInterval, sampleS } = this.costs;
     if (step !== this.clockFrom && step !== this.timedSteps) return null;
     await gpu.device.queue.onSubmittedWorkDone();
     const now = performance.now();
-    if (step === this.clockFrom) this.#clockFrom = now;
+    if (step === this.clockFrom) this.#clockStart = now;
     if (step < this.timedSteps) return null;
     const timed = this.timedSteps - this.clockFrom;
     // performance.now() counts from the process start.
-    const measured = new Float32Array([(now - this.#clockFrom) / 1000 / timed, now / 1000]);
+    const measured = new Float32Array([(now - this.#clockStart) / 1000 / timed, now / 1000]);
     await comm.broadcast(measured, 0);
-    return {
+    const timing = {
       budgetS: this.budgetS,
       elapsedS: measured[1],
       stepsDone: step,
@@ -116,10 +120,8 @@ export class StepSizer {
       evalInterval,
       finalS: evalS + sampleS + FINISH_MARGIN_S,
     };
-  }
-
-  /** Which steps were timed, for {@link describeSizing}. */
-  get timedRange(): string {
-    return this.timedSteps > 1 ? `steps ${this.clockFrom + 1}-${this.timedSteps}` : "step 1";
+    const steps = stepsForBudget(timing);
+    const range = timed > 1 ? `steps ${this.clockFrom + 1}-${step}` : `step ${step}`;
+    return { steps, line: describeSizing(timing, steps, range) };
   }
 }

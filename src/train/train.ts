@@ -33,7 +33,7 @@ import { evaluate } from "./evaluate.ts";
 import { HellaSwagEval } from "./hellaswag.ts";
 import { peakTflops, trainingFlopsPerToken } from "./mfu.ts";
 import { sampleText } from "./sample.ts";
-import { describeSizing, stepsForBudget, StepSizer } from "./step_budget.ts";
+import { StepSizer } from "./step_budget.ts";
 
 /** Run one rank of a training job. */
 export async function train(
@@ -45,7 +45,7 @@ export async function train(
   using _lock = rank0 ? await claimRunFolder(config) : null;
   const start = await loadStart(config);
   // null: --time-budget fixes it after timing the first steps (step_budget.ts).
-  let maxSteps = config.maxSteps ?? start.savedMaxSteps ?? null;
+  let maxSteps = start.maxSteps;
   const data = await ensureData(config.data, comm);
 
   // Data, model, optimizer and RNG, as of step `start.step` (the data first: it fails faster).
@@ -201,11 +201,11 @@ export async function train(
       else model.step();
     }
     model.optimizerStep(step, lrOf(step), muonLrOf(step));
-    const timing = sizer && await sizer.afterStep(step - start.step);
-    if (sizer && timing) {
-      maxSteps = stepsForBudget(timing);
+    const sized = await sizer?.afterStep(step - start.step);
+    if (sized) {
+      maxSteps = sized.steps;
       if (log) log.maxSteps = maxSteps;
-      log?.say(describeSizing(timing, maxSteps, sizer.timedRange));
+      log?.say(sized.line);
       sizer = null;
     }
 

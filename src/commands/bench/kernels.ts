@@ -25,6 +25,7 @@
  */
 import { parseArgs } from "node:util";
 import { type Gpu, requestGpu } from "../../gpu/device.ts";
+import { classifierScratchBytes } from "../../model/classifier.ts";
 import { createBuffer } from "../../gpu/buffer.ts";
 import { type Dispatch, Kernel, submit } from "../../gpu/kernel.ts";
 import { storageBytes, type StorageType } from "../../gpu/storage.ts";
@@ -192,10 +193,8 @@ export async function main(args: string[]): Promise<void> {
   let totalFlops = 0;
   const totalSeconds = new Map(precisions.map((p) => [p, 0]));
   for (const [name, C, OC] of SHAPES) {
-    // lm_head runs in the classifier's row chunks: at most 256 MiB (and one binding) of logits.
-    const rowsHere = name === "lm_head"
-      ? Math.min(N, Math.floor(Math.min(gpu.maxBinding, 2 ** 28) / (OC * 4)))
-      : N;
+    // lm_head runs in the classifier's row chunks (their budget comes from the device).
+    const rowsHere = name === "lm_head" ? classifierScratchBytes(gpu, N, OC) / (OC * 4) : N;
     // Buffers sized for f32 serve every precision (16-bit tensors use their first half).
     const buf = (n: number, label: string) => createBuffer(gpu, storageBytes("f32", n), label);
     const inp = buf(rowsHere * C, "inp"), weight = buf(OC * C, "weight");
